@@ -1,0 +1,45 @@
+"Shared helpers for the cross-module tests: the project root, its venv, and headless Chromium."
+import html
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = ROOT / ".venv" / "bin"
+
+
+def run(cmd, cwd=ROOT, timeout=600, env=None, check=True) -> subprocess.CompletedProcess:
+    "Run a command, capturing text output; on an unexpected exit code, fail showing the output."
+    result = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
+    if check and result.returncode != 0:
+        pytest.fail(f"{cmd} exited {result.returncode}\n--- stdout\n{result.stdout[-4000:]}\n--- stderr\n{result.stderr[-4000:]}")
+    return result
+
+
+def copy_project(dest: Path) -> Path:
+    "A scratch copy of the project's sources (not its venv, workspace or build outputs), as a git repo."
+    ignore = shutil.ignore_patterns(".git", ".venv", "workspace", "_docs", "_proc", "__pycache__", "*.egg-info")
+    shutil.copytree(ROOT, dest, ignore=ignore)
+    (dest / ".venv").symlink_to((ROOT / ".venv").resolve())
+    return dest
+
+
+def chromium_dom(url: str, wait_ms: int = 0) -> str:
+    "The DOM of `url` after its scripts ran, as headless Chromium renders it (offline flags)."
+    with tempfile.TemporaryDirectory() as profile:
+        cmd = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+               f"--user-data-dir={profile}", "--dump-dom", url]
+        if wait_ms:
+            cmd.insert(-2, f"--virtual-time-budget={wait_ms}")
+        return run(cmd, timeout=120).stdout
+
+
+def visible_text(dom: str) -> str:
+    "Text of an HTML document with tags removed and whitespace collapsed."
+    dom = re.sub(r"<(script|style)\b.*?</\1>", " ", dom, flags=re.S)
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", "", dom)))

@@ -1,0 +1,49 @@
+"""The offline docs site: built by tools/docs.sh (what `make docs` runs) and opened in headless Chromium."""
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, chromium_dom, run, visible_text
+
+LIBRARY = sorted(p for p in (ROOT / "nbs").glob("[0-9]*.ipynb"))
+
+
+def module_of(notebook: Path) -> str:
+    return re.search(r"#\|\s*default_exp\s+([\w.]+)", notebook.read_text()).group(1)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("site") / "_docs"
+    run(["bash", "tools/docs.sh", str(out)], timeout=600)
+    return out
+
+
+def test_every_module_has_a_page_listed_in_the_sidebar(site):
+    index = chromium_dom((site / "index.html").as_uri())
+    sidebar = index[index.index('class="sidebar-tree"'):]
+    for notebook in LIBRARY:
+        page = module_of(notebook).split(".")[-1] + ".html"
+        assert (site / page).is_file(), f"no page {page} for {notebook.name}"
+        assert f'href="{page}"' in sidebar, f"{page} missing from the sidebar"
+    assert 'href="lessons/tour.html"' in sidebar
+
+
+def test_core_page_shows_a_signature_and_its_docstring(site):
+    text = visible_text(chromium_dom((site / "core.html").as_uri()))
+    assert "def seed_everything( seed:int, # the one seed for Python, NumPy, torch and JAX" in text
+    assert "Seed Python, NumPy and torch (CPU and every GPU); return a JAX PRNG key" in text
+    assert "def content_hash(" in text and "Hex SHA-256 of a file" in text
+    assert "[source]" not in text and "{target=" not in text
+
+
+def test_search_finds_the_core_page_offline(site):
+    dom = chromium_dom((site / "search.html").as_uri() + "?q=seed_everything", wait_ms=10000)
+    results = dom[dom.index('id="search-results"'):]
+    assert 'href="core.html' in results, visible_text(results)[:500]
+
+
+def test_executed_outputs_are_on_the_pages(site):
+    tour = (site / "lessons" / "tour.html").read_text()
+    assert "<img" in tour and "test accuracy" in tour

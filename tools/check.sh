@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The test command's checks, in order; stops at the first failure and says which check failed.
+#   1. nbdev_export leaves workbench/ unchanged   (package and notebooks in sync)
+#   2. nbdev_clean leaves nbs/ unchanged          (notebooks committed clean)
+#   3. nbdev_test passes                          (the unit tests in the notebooks, in parallel)
+#   4. pytest tests/ passes                       (cross-module, end-to-end, docs-site tests)
+# Checks 1 and 2 run on a scratch copy, so they never overwrite work in progress.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+bin=$root/.venv/bin
+cd "$root"
+fail() { printf '\nFAILED check %s\n' "$*" >&2; exit 1; }
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+cp -r nbs workbench settings.ini "$scratch/"
+[ -f pyproject.toml ] && cp pyproject.toml "$scratch/"
+find "$scratch" -name __pycache__ -prune -exec rm -rf {} +
+
+echo "== 1/4 notebooks and package in sync (nbdev_export)"
+(cd "$scratch" && "$bin/nbdev_export") || fail "1/4: nbdev_export itself failed"
+if ! diff -ru -x __pycache__ workbench "$scratch/workbench"; then
+  fail "1/4 (sync): nbdev_export changes workbench/ as shown above: a module was edited by hand or a
+notebook was not exported. Edit the notebook in nbs/, run .venv/bin/nbdev_export, commit both."
+fi
+
+echo "== 2/4 notebooks committed clean (nbdev_clean)"
+(cd "$scratch" && "$bin/nbdev_clean") || fail "2/4: nbdev_clean itself failed"
+if ! diff -rq -x .ipynb_checkpoints nbs "$scratch/nbs"; then
+  fail "2/4 (clean): nbdev_clean changes the notebooks listed above (execution counts or stray metadata).
+Run .venv/bin/nbdev_clean and commit."
+fi
+
+export WORKBENCH_HOME="$scratch/workspace" WORKBENCH_PROGRESS=0 MPLBACKEND=agg
+echo "== 3/4 notebook tests (nbdev_test)"
+"$bin/nbdev_test" --n_workers 2 || fail "3/4 (nbdev_test): a notebook's tests failed, see above"
+
+echo "== 4/4 tests/ (pytest)"
+bash tools/apt.sh chromium || fail "4/4: could not install the Debian packages the tests need"
+"$bin/python" -m pytest tests -n 2 -q -p no:cacheprovider || fail "4/4 (pytest tests/): see above"
+echo "all checks passed"
