@@ -15,6 +15,7 @@ trap 'rm -rf "$scratch"' EXIT
 
 cp -r "$root/nbs" "$root/settings.ini" "$scratch/"
 export WORKBENCH_HOME="$scratch/workspace" WORKBENCH_PROGRESS=0
+export MPLBACKEND=module://matplotlib_inline.backend_inline  # figures as outputs, whatever the caller set
 cd "$scratch"
 echo "docs: executing notebooks"
 find nbs -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' -not -name '_*' -print0 |

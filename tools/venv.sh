@@ -29,9 +29,10 @@ mkdir -p "$ENVS"
     echo "venv: building the pinned stack in $env (first time for these pins: a few minutes)"
     rm -rf "$env"
     "$PY" -m venv "$env"
-    "$env/bin/python" -m pip install -q --upgrade pip
+    quiet() { grep -v 'is ignored: it is neither a file nor a directory' >&2 || true; }  # pip's notes on this machine's index config
+    "$env/bin/python" -m pip install -q --upgrade pip 2> >(quiet)
     echo "$reqs" > "$env/requirements.txt"
-    "$env/bin/python" -m pip install -q -r "$env/requirements.txt"
+    "$env/bin/python" -m pip install -q -r "$env/requirements.txt" 2> >(quiet)
     "$env/bin/python" -m ipykernel install --sys-prefix --name workbench --display-name "Python (workbench)" >/dev/null
     touch "$env/.complete"
   fi
@@ -45,7 +46,7 @@ if [ -e .venv ] && [ ! -L .venv ]; then rm -rf .venv; fi
 stamp="$PWD $(cat settings.ini setup.py pyproject.toml 2>/dev/null | sha256sum | cut -c1-16)"
 if [ "$(cat "$env/.workbench-src" 2>/dev/null)" != "$stamp" ]; then
   ( flock 9
-    "$env/bin/python" -m pip install -q --no-deps --no-build-isolation -e .
+    log=$("$env/bin/python" -m pip install -q --no-deps --no-build-isolation -e . 2>&1) || { echo "$log" >&2; exit 1; }
     echo "$stamp" > "$env/.workbench-src"
   ) 9>"$ENVS/.lock-$key"
 fi

@@ -110,7 +110,7 @@ class Config(BaseModel):
         "The configuration as YAML text, loadable again with `load`."
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
 
-# %% ../nbs/00_core.ipynb #7d0af36d
+# %% ../nbs/00_core.ipynb #74d0a2dc
 def seed_everything(seed: int,                 # the one seed for Python, NumPy, torch and JAX
                     deterministic: bool = False  # also require deterministic torch kernels
                    ):
@@ -128,11 +128,11 @@ def seed_everything(seed: int,                 # the one seed for Python, NumPy,
     torch.backends.cudnn.benchmark = not deterministic
     return jax.random.key(seed)
 
-# %% ../nbs/00_core.ipynb #f28e6d92
+# %% ../nbs/00_core.ipynb #c58ef59a
 class DeviceError(RuntimeError):
     "A device was requested that this machine does not have."
 
-# %% ../nbs/00_core.ipynb #abe3b6a8
+# %% ../nbs/00_core.ipynb #9564193a
 def available_devices() -> list[str]:
     "Names of the devices torch can use here, best first."
     import torch
@@ -141,7 +141,7 @@ def available_devices() -> list[str]:
         names.append("mps")
     return names + ["cpu"]
 
-# %% ../nbs/00_core.ipynb #e9d6ff10
+# %% ../nbs/00_core.ipynb #3f594c23
 def get_device(device: str = "auto") -> "torch.device":
     "The torch device for `device`: `'auto'` (CUDA, then MPS, then CPU), `'cpu'`, `'cuda'`, `'cuda:1'` or `'mps'`."
     import torch
@@ -157,7 +157,7 @@ def get_device(device: str = "auto") -> "torch.device":
         raise DeviceError(f"device {device!r} is not available here; available: {', '.join(present)}")
     return torch.device(name)
 
-# %% ../nbs/00_core.ipynb #a8d770ff
+# %% ../nbs/00_core.ipynb #d0235f47
 WORKSPACE_LAYOUT = {
     "data": "raw object store (content-addressed) and dataset versions with their cards",
     "features": "feature views: offline Parquet files and the online SQLite store",
@@ -171,7 +171,7 @@ WORKSPACE_LAYOUT = {
     "tmp": "scratch space; safe to delete",
 }
 
-# %% ../nbs/00_core.ipynb #6eb2157c
+# %% ../nbs/00_core.ipynb #7de4ca7d
 class Workspace:
     "The root folder that holds every store of the workbench; areas are listed in `WORKSPACE_LAYOUT`."
     def __init__(self, root: str | Path | None = None):  # default: `$WORKBENCH_HOME`, else `./workspace`
@@ -193,7 +193,7 @@ class Workspace:
         rows = "\n".join(f"| `{area}/` | {what} |" for area, what in WORKSPACE_LAYOUT.items())
         return f"**Workspace** `{self.root}`\n\n| area | holds |\n|---|---|\n{rows}"
 
-# %% ../nbs/00_core.ipynb #6405da78
+# %% ../nbs/00_core.ipynb #735fb69d
 @functools.singledispatch
 def _feed(obj, digest) -> None:
     raise TypeError(f"cannot hash a {type(obj).__name__}; supported: Path, bytes, file objects, "
@@ -230,7 +230,7 @@ def _(obj: np.ndarray, digest):
     digest.update(f"ndarray:{obj.dtype.str}:{obj.shape}:".encode())
     digest.update(np.ascontiguousarray(obj).view(np.uint8).reshape(-1).data if obj.size else b"")
 
-# %% ../nbs/00_core.ipynb #08711e91
+# %% ../nbs/00_core.ipynb #f73139ed
 def _feed_lazy(obj, digest) -> bool:
     "Hash torch and pandas objects without importing either library unless such an object is given."
     module = type(obj).__module__.split(".")[0]
@@ -250,7 +250,7 @@ def _feed_lazy(obj, digest) -> bool:
             return True
     return False
 
-# %% ../nbs/00_core.ipynb #650f7c3e
+# %% ../nbs/00_core.ipynb #3634348f
 def content_hash(obj) -> str:
     "Hex SHA-256 of a file (`Path`), bytes, a binary file object, a NumPy array, a torch tensor or a pandas object."
     digest = hashlib.sha256()
@@ -258,7 +258,7 @@ def content_hash(obj) -> str:
         _feed(obj, digest)
     return digest.hexdigest()
 
-# %% ../nbs/00_core.ipynb #279d07d9
+# %% ../nbs/00_core.ipynb #fdd43862
 def _fsync_dir(folder: Path) -> None:
     "Make a rename in `folder` durable (no-op where directories cannot be opened, e.g. Windows)."
     with contextlib.suppress(OSError):
@@ -268,7 +268,7 @@ def _fsync_dir(folder: Path) -> None:
         finally:
             os.close(fd)
 
-# %% ../nbs/00_core.ipynb #2a58d217
+# %% ../nbs/00_core.ipynb #c60ae7fe
 @contextlib.contextmanager
 def atomic_open(path: str | Path, mode: str = "wb", **kwargs) -> Iterator[io.IOBase]:
     "Open a temporary file beside `path`; on success it replaces `path` in one rename, on any error `path` is left untouched."
@@ -290,7 +290,7 @@ def atomic_open(path: str | Path, mode: str = "wb", **kwargs) -> Iterator[io.IOB
         raise
     _fsync_dir(path.parent)
 
-# %% ../nbs/00_core.ipynb #929f5578
+# %% ../nbs/00_core.ipynb #49ed922a
 def atomic_write(path: str | Path, data: bytes | str, encoding: str = "utf-8") -> Path:
     "Write `data` (bytes, or text in `encoding`) to `path` atomically; return the path."
     if isinstance(data, str):
@@ -299,13 +299,13 @@ def atomic_write(path: str | Path, data: bytes | str, encoding: str = "utf-8") -
         f.write(data)
     return Path(path)
 
-# %% ../nbs/00_core.ipynb #d1d34e16
+# %% ../nbs/00_core.ipynb #83770fc7
 def progress(iterable: Iterable | None = None, desc: str | None = None, total: int | None = None, **kwargs) -> tqdm:
     "A `tqdm.auto` progress bar (a widget in notebooks, text in terminals); `WORKBENCH_PROGRESS=0` hides it."
     kwargs.setdefault("disable", os.environ.get("WORKBENCH_PROGRESS", "1") == "0")
     return tqdm(iterable, desc=desc, total=total, dynamic_ncols=True, **kwargs)
 
-# %% ../nbs/00_core.ipynb #710cdbe7
+# %% ../nbs/00_core.ipynb #9742b3b9
 def _stack_packages() -> list[str]:
     "Names of the packages the workbench declares as requirements (from its installed metadata)."
     try:
@@ -315,7 +315,7 @@ def _stack_packages() -> list[str]:
     names = [req.split(";")[0].split("[")[0] for req in requires if "extra ==" not in req]
     return [name.split("==")[0].split(">")[0].split("<")[0].strip() for name in names]
 
-# %% ../nbs/00_core.ipynb #8e67bdd0
+# %% ../nbs/00_core.ipynb #f69f32ed
 def environment_info() -> dict[str, Any]:
     "Python, platform, device and the versions of the installed stack, as a plain dictionary."
     import torch
