@@ -47,3 +47,9 @@ def test_search_finds_the_core_page_offline(site):
 def test_executed_outputs_are_on_the_pages(site):
     tour = (site / "lessons" / "tour.html").read_text()
     assert "<img" in tour and "test accuracy" in tour
+
+
+def test_math_renders_offline_with_vendored_mathjax(site):
+    dom = chromium_dom((site / "lessons" / "tour.html").as_uri(), wait_ms=10000)
+    assert "_static/mathjax/tex-chtml.js" in dom, "MathJax is not vendored: the page would need a CDN"
+    assert "<mjx-container" in dom, "MathJax did not typeset the tour's formulas"

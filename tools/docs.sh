@@ -27,6 +27,19 @@ mkdir -p stub && printf '#!/bin/sh\nexit 0\n' > stub/quarto && chmod +x stub/qua
 PATH="$scratch/stub:$PATH" "$bin/nbdev_proc_nbs" --file_glob '*.ipynb' --n_workers 0 >/dev/null 2>proc.log ||
   { cat proc.log; exit 1; }
 
+# MathJax, vendored so that math renders offline (from a CDN, with a note, where npm cannot fetch it)
+mj=${WORKBENCH_CACHE:-$HOME/.cache/workbench}/mathjax-3.2.2/node_modules/mathjax/es5
+if [ ! -f "$mj/tex-chtml.js" ] && command -v npm >/dev/null; then
+  npm install --prefix "${mj%/node_modules/*}" mathjax@3.2.2 --no-audit --no-fund --silent >/dev/null 2>&1 || true
+fi
+if [ -f "$mj/tex-chtml.js" ]; then
+  mkdir -p static/mathjax/output/chtml
+  cp "$mj/tex-chtml.js" static/mathjax/ && cp -r "$mj/output/chtml/fonts" static/mathjax/output/chtml/
+  export WORKBENCH_DOCS_STATIC="$scratch/static"
+else
+  echo "docs: MathJax not vendored (npm could not fetch mathjax@3.2.2): math will load from a CDN"
+fi
+
 echo "docs: sphinx"
 "$bin/python" "$root/tools/docs_prepare.py" _proc site
 "$bin/sphinx-build" -q -b html -c "$root/tools/docs" site "$out"

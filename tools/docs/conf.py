@@ -1,5 +1,6 @@
 "Sphinx settings for the offline docs site (see tools/docs.sh)."
 import configparser
+import os
 from pathlib import Path
 
 _cfg = configparser.ConfigParser(delimiters=["="])
@@ -12,13 +13,14 @@ copyright = _s["copyright"]
 release = _s["version"]
 extensions = ["myst_nb"]
 nb_execution_mode = "off"           # tools/docs.sh executed the notebooks already
+nb_render_markdown_format = "myst"  # markdown outputs (show_doc, tables) with MyST's extensions, not bare CommonMark
 myst_enable_extensions = ["dollarmath", "colon_fence"]
 myst_heading_anchors = 3            # show_doc headings are link targets, as in nbdev's Quarto site
 html_theme = "furo"
 html_title = f"{project} {release}"
 exclude_patterns = ["_build", "**.ipynb_checkpoints"]
 suppress_warnings = ["mystnb.unknown_mime_type", "myst.header"]
-_mathjax = Path(__file__).parent / "_static" / "mathjax" / "tex-chtml.js"
-if _mathjax.exists():                # vendored by tools/docs.sh when npm is available: math renders offline
-    html_static_path = ["_static"]
+_static = os.environ.get("WORKBENCH_DOCS_STATIC", "")
+if _static and (Path(_static) / "mathjax" / "tex-chtml.js").exists():  # vendored by tools/docs.sh
+    html_static_path = [_static]
     mathjax_path = "mathjax/tex-chtml.js"
