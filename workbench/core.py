@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 # %% auto #0
 __all__ = ['WORKSPACE_LAYOUT', 'ConfigError', 'parse_override', 'Config', 'seed_everything', 'DeviceError', 'available_devices',
-           'get_device', 'Workspace', 'content_hash', 'atomic_open', 'atomic_write', 'progress', 'environment_info']
+           'get_device', 'Workspace', 'progress', 'content_hash', 'atomic_open', 'atomic_write', 'environment_info']
 
 # %% ../nbs/00_core.ipynb #853dbccd
 class ConfigError(ValueError):
@@ -193,7 +193,13 @@ class Workspace:
         rows = "\n".join(f"| `{area}/` | {what} |" for area, what in WORKSPACE_LAYOUT.items())
         return f"**Workspace** `{self.root}`\n\n| area | holds |\n|---|---|\n{rows}"
 
-# %% ../nbs/00_core.ipynb #735fb69d
+# %% ../nbs/00_core.ipynb #7bae1431
+def progress(iterable: Iterable | None = None, desc: str | None = None, total: int | None = None, **kwargs) -> tqdm:
+    "A `tqdm.auto` progress bar (a widget in notebooks, text in terminals); `WORKBENCH_PROGRESS=0` hides it."
+    disable = kwargs.pop("disable", False) or os.environ.get("WORKBENCH_PROGRESS", "1") == "0"
+    return tqdm(iterable, desc=desc, total=total, disable=disable, dynamic_ncols=True, **kwargs)
+
+# %% ../nbs/00_core.ipynb #5809057d
 @functools.singledispatch
 def _feed(obj, digest) -> None:
     raise TypeError(f"cannot hash a {type(obj).__name__}; supported: Path, bytes, file objects, "
@@ -219,8 +225,8 @@ def _(obj: Path, digest, chunk_size: int = 1 << 20):
     if not obj.is_file():
         raise FileNotFoundError(f"cannot hash {str(obj)!r}: no such file")
     size = obj.stat().st_size
-    with open(obj, "rb") as f, tqdm(total=size, unit="B", unit_scale=True, desc=f"hashing {obj.name}",
-                                   disable=size < 256 << 20, leave=False) as bar:
+    with open(obj, "rb") as f, progress(total=size, unit="B", unit_scale=True, desc=f"hashing {obj.name}",
+                                        disable=size < 256 << 20, leave=False) as bar:
         while chunk := f.read(chunk_size):
             digest.update(chunk)
             bar.update(len(chunk))
@@ -230,7 +236,7 @@ def _(obj: np.ndarray, digest):
     digest.update(f"ndarray:{obj.dtype.str}:{obj.shape}:".encode())
     digest.update(np.ascontiguousarray(obj).view(np.uint8).reshape(-1).data if obj.size else b"")
 
-# %% ../nbs/00_core.ipynb #f73139ed
+# %% ../nbs/00_core.ipynb #e228a9a7
 def _feed_lazy(obj, digest) -> bool:
     "Hash torch and pandas objects without importing either library unless such an object is given."
     module = type(obj).__module__.split(".")[0]
@@ -250,7 +256,7 @@ def _feed_lazy(obj, digest) -> bool:
             return True
     return False
 
-# %% ../nbs/00_core.ipynb #3634348f
+# %% ../nbs/00_core.ipynb #4b579064
 def content_hash(obj) -> str:
     "Hex SHA-256 of a file (`Path`), bytes, a binary file object, a NumPy array, a torch tensor or a pandas object."
     digest = hashlib.sha256()
@@ -258,7 +264,7 @@ def content_hash(obj) -> str:
         _feed(obj, digest)
     return digest.hexdigest()
 
-# %% ../nbs/00_core.ipynb #fdd43862
+# %% ../nbs/00_core.ipynb #bacccd82
 def _fsync_dir(folder: Path) -> None:
     "Make a rename in `folder` durable (no-op where directories cannot be opened, e.g. Windows)."
     with contextlib.suppress(OSError):
@@ -268,7 +274,7 @@ def _fsync_dir(folder: Path) -> None:
         finally:
             os.close(fd)
 
-# %% ../nbs/00_core.ipynb #c60ae7fe
+# %% ../nbs/00_core.ipynb #9777c41d
 @contextlib.contextmanager
 def atomic_open(path: str | Path, mode: str = "wb", **kwargs) -> Iterator[io.IOBase]:
     "Open a temporary file beside `path`; on success it replaces `path` in one rename, on any error `path` is left untouched."
@@ -290,7 +296,7 @@ def atomic_open(path: str | Path, mode: str = "wb", **kwargs) -> Iterator[io.IOB
         raise
     _fsync_dir(path.parent)
 
-# %% ../nbs/00_core.ipynb #49ed922a
+# %% ../nbs/00_core.ipynb #c10dffcf
 def atomic_write(path: str | Path, data: bytes | str, encoding: str = "utf-8") -> Path:
     "Write `data` (bytes, or text in `encoding`) to `path` atomically; return the path."
     if isinstance(data, str):
@@ -298,12 +304,6 @@ def atomic_write(path: str | Path, data: bytes | str, encoding: str = "utf-8") -
     with atomic_open(path, "wb") as f:
         f.write(data)
     return Path(path)
-
-# %% ../nbs/00_core.ipynb #83770fc7
-def progress(iterable: Iterable | None = None, desc: str | None = None, total: int | None = None, **kwargs) -> tqdm:
-    "A `tqdm.auto` progress bar (a widget in notebooks, text in terminals); `WORKBENCH_PROGRESS=0` hides it."
-    kwargs.setdefault("disable", os.environ.get("WORKBENCH_PROGRESS", "1") == "0")
-    return tqdm(iterable, desc=desc, total=total, dynamic_ncols=True, **kwargs)
 
 # %% ../nbs/00_core.ipynb #9742b3b9
 def _stack_packages() -> list[str]:
