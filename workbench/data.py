@@ -225,13 +225,13 @@ def code_version(fn: Callable) -> str:
     except (OSError, TypeError):
         return "unknown"
 
-# %% ../nbs/01_data.ipynb #51f43fbf
+# %% ../nbs/01_data.ipynb #adc684b6
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
-def check_name(name: str) -> str:
-    "`name` if it is a valid dataset name, else `InvalidName`."
+def check_name(name: str, what: str = "dataset name") -> str:
+    "`name` if it is a valid name (of a dataset, task, annotator...), else `InvalidName`."
     if not isinstance(name, str) or not _NAME.fullmatch(name) or ".." in name:
-        raise InvalidName(f"invalid dataset name {name!r}: use 1-128 letters, digits, '-', '_' or '.', "
+        raise InvalidName(f"invalid {what} {name!r}: use 1-128 letters, digits, '-', '_' or '.', "
                           "starting with a letter or digit")
     return name
 
