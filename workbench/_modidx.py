@@ -127,4 +127,12 @@ d = { 'settings': { 'branch': 'main',
                                  'workbench.label.adjudicate': ('label.html#adjudicate', 'workbench/label.py'),
                                  'workbench.label.agreement': ('label.html#agreement', 'workbench/label.py'),
                                  'workbench.label.default_view': ('label.html#default_view', 'workbench/label.py'),
-                                 'workbench.label.majority': ('label.html#majority', 'workbench/label.py')}}}
+                                 'workbench.label.majority': ('label.html#majority', 'workbench/label.py')},
+            'workbench.sources': { 'workbench.sources._perturb': ('sources.html#_perturb', 'workbench/sources.py'),
+                                   'workbench.sources._sklearn_loaders': ('sources.html#_sklearn_loaders', 'workbench/sources.py'),
+                                   'workbench.sources.digits': ('sources.html#digits', 'workbench/sources.py'),
+                                   'workbench.sources.ingest_source': ('sources.html#ingest_source', 'workbench/sources.py'),
+                                   'workbench.sources.sklearn_table': ('sources.html#sklearn_table', 'workbench/sources.py'),
+                                   'workbench.sources.synthetic_images': ('sources.html#synthetic_images', 'workbench/sources.py'),
+                                   'workbench.sources.synthetic_tabular': ('sources.html#synthetic_tabular', 'workbench/sources.py'),
+                                   'workbench.sources.synthetic_text': ('sources.html#synthetic_text', 'workbench/sources.py')}}}
