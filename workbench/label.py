@@ -47,7 +47,7 @@ def _items_of(store: DataStore, card: DatasetCard) -> list[str]:
     "The item ids of a dataset version: row numbers for tables and tensors, file names for files."
     return sorted(card.objects) if card.kind == "files" else [str(i) for i in range(card.rows)]
 
-# %% ../nbs/01b_label.ipynb #94fae947
+# %% ../nbs/01b_label.ipynb #0d755334
 class Labels:
     "Label tasks and their annotations, stored beside the datasets of a `DataStore` (under `labels/`)."
     def __init__(self, store: DataStore):
@@ -114,10 +114,11 @@ class Labels:
         return pd.DataFrame(rows, columns=["task", "item", "annotator", "label", "at"]).drop(columns="task")
 
     def votes(self, task: str) -> pd.DataFrame:
-        "The current label of each annotator for each item (their latest), items × annotators."
+        "The current label of each annotator for each labeled item (their latest), items (in task order) × annotators."
         events = self.annotations(task).sort_values("at")
         latest = events.drop_duplicates(["item", "annotator"], keep="last")
-        return latest.pivot(index="item", columns="annotator", values="label")
+        table = latest.pivot(index="item", columns="annotator", values="label")
+        return table.reindex([item for item in self.task(task).items if item in table.index])
 
 # %% ../nbs/01b_label.ipynb #249f6b1c
 def agreement(votes: pd.DataFrame) -> dict:
