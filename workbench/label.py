@@ -47,12 +47,13 @@ def _items_of(store: DataStore, card: DatasetCard) -> list[str]:
     "The item ids of a dataset version: row numbers for tables and tensors, file names for files."
     return sorted(card.objects) if card.kind == "files" else [str(i) for i in range(card.rows)]
 
-# %% ../nbs/01b_label.ipynb #0d755334
+# %% ../nbs/01b_label.ipynb #3e75b680
 class Labels:
     "Label tasks and their annotations, stored beside the datasets of a `DataStore` (under `labels/`)."
     def __init__(self, store: DataStore):
         self.store, self.fs = store, store.fs
         self.root = f"{store.root}/labels"
+        self._tasks: dict[str, LabelTask] = {}  # tasks never change once created: read each once
 
     def tasks(self) -> list[str]:
         "Names of every label task."
@@ -80,10 +81,12 @@ class Labels:
 
     def task(self, name: str) -> LabelTask:
         "The task called `name`."
-        path = f"{self.root}/{name}/task.yaml"
-        if not self.fs.exists(path):
-            raise DataError(f"no label task {name!r}; tasks: {', '.join(self.tasks()) or '(none)'}")
-        return LabelTask.model_validate(yaml.safe_load(self.fs.cat_file(path)))
+        if name not in self._tasks:
+            path = f"{self.root}/{name}/task.yaml"
+            if not self.fs.exists(path):
+                raise DataError(f"no label task {name!r}; tasks: {', '.join(self.tasks()) or '(none)'}")
+            self._tasks[name] = LabelTask.model_validate(yaml.safe_load(self.fs.cat_file(path)))
+        return self._tasks[name]
 
     def _write(self, path: str, text: str) -> None:
         self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
