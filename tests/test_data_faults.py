@@ -75,3 +75,26 @@ def test_identical_content_from_two_ingests_is_one_object(tmp_path):
     second = store.ingest_files("b", files)
     assert first.objects == second.objects
     assert len(store.objects.digests()) == 5
+
+
+def test_concurrent_writers_never_overwrite_a_version(tmp_path):
+    "Threads racing to register versions of one dataset: each either lands as its own version or is told to retry."
+    from concurrent.futures import ThreadPoolExecutor
+
+    from workbench.data import DataError
+
+    store = DataStore(tmp_path / "store")
+
+    def register(i):
+        try:
+            return store.ingest_table("shared", pd.DataFrame({"writer": [i]}), source=f"writer {i}").version
+        except DataError as e:
+            assert "nothing was overwritten" in str(e)
+            return None
+
+    with ThreadPoolExecutor(8) as pool:
+        landed = [v for v in pool.map(register, range(16)) if v is not None]
+    assert len(landed) == len(set(landed)), f"two writers got the same version: {landed}"
+    assert sorted(landed) == store.versions("shared")
+    writers = [int(store.load("shared", v)["writer"][0]) for v in store.versions("shared")]
+    assert len(set(writers)) == len(writers)  # every registered version holds its own writer's data

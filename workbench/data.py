@@ -49,7 +49,7 @@ class SchemaError(DataError, ValueError):
 class CorruptObject(DataError):
     "An object whose bytes no longer match its SHA-256 name."
 
-# %% ../nbs/01_data.ipynb #92a47734
+# %% ../nbs/01_data.ipynb #37a237e2
 class ObjectStore:
     "Immutable, content-addressed objects (named by SHA-256) under any fsspec URL."
     def __init__(self, url: str | Path):
@@ -76,6 +76,16 @@ class ObjectStore:
         finally:
             if self.fs.exists(tmp):
                 self.fs.rm(tmp)
+
+    def create(self, tmp: str, path: str) -> None:
+        "Move `tmp` to `path` only if nothing is there; `FileExistsError` otherwise (atomic on local disks)."
+        self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        if isinstance(self.fs, LocalFileSystem):
+            os.link(tmp, path)  # fails if `path` exists, with no window between check and create
+            return
+        if self.fs.exists(path):  # object stores have no portable create-if-absent: best effort
+            raise FileExistsError(path)
+        self.fs.mv(tmp, path)
 
     def _publish(self, tmp: str, digest: str) -> bool:
         "Rename a complete temporary object into place; False when the object already existed."
@@ -253,7 +263,7 @@ def _table_bytes(df: pd.DataFrame) -> bytes:
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
-# %% ../nbs/01_data.ipynb #92ae0166
+# %% ../nbs/01_data.ipynb #94b3be21
 class DataStore:
     "Named, versioned datasets (cards + immutable objects) under one fsspec root (default: the workspace's `data/`)."
     def __init__(self, url: str | Path | None = None):
@@ -307,13 +317,13 @@ class DataStore:
         card = DatasetCard(name=name, version=(versions[-1] + 1 if versions else 1), source=source, kind=kind,
                            rows=rows, schema_=schema, created_at=_now(), content_hash=chash,
                            parents=list(parents), transformation=transform, objects=objects, arrays=arrays)
-        path = self._card_path(name, card.version)
-        if self.fs.exists(path):
-            raise DataError(f"{card.ref} was registered concurrently; retry")
-        self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
         with self.objects.staged() as tmp:
             self.fs.pipe_file(tmp, card.to_yaml().encode())
-            self.fs.mv(tmp, path)
+            try:
+                self.objects.create(tmp, self._card_path(name, card.version))
+            except FileExistsError:
+                raise DataError(f"{card.ref} was registered by another writer meanwhile; nothing was "
+                                "overwritten: retry to register it as the next version") from None
         return card
 
     def ingest_table(self, name: str, df: pd.DataFrame, source: str, schema: list[Column] | None = None,
