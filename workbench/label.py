@@ -47,7 +47,7 @@ def _items_of(store: DataStore, card: DatasetCard) -> list[str]:
     "The item ids of a dataset version: row numbers for tables and tensors, file names for files."
     return sorted(card.objects) if card.kind == "files" else [str(i) for i in range(card.rows)]
 
-# %% ../nbs/01b_label.ipynb #3e75b680
+# %% ../nbs/01b_label.ipynb #770dbed5
 class Labels:
     "Label tasks and their annotations, stored beside the datasets of a `DataStore` (under `labels/`)."
     def __init__(self, store: DataStore):
@@ -89,10 +89,13 @@ class Labels:
         return self._tasks[name]
 
     def _write(self, path: str, text: str) -> None:
-        self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        "Write a new file atomically; never replace an existing one."
         with self.store.objects.staged() as tmp:
             self.fs.pipe_file(tmp, text.encode())
-            self.fs.mv(tmp, path)
+            try:
+                self.store.objects.create(tmp, path)
+            except FileExistsError:
+                raise DataError(f"{path} was written by another writer meanwhile; nothing was overwritten") from None
 
     def label(self, task: str, item, annotator: str, label: str) -> Annotation:
         "Record that `annotator` gives `item` the class `label` (a new event; earlier labels are kept)."
