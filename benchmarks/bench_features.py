@@ -2,8 +2,12 @@
 reads (10 features of 1 entity; a batch of 1,000 entities) vs a bare sqlite3 point query, in one run.
 
 Shape (issue 4): 1M label rows x 1M feature rows, 10 float features, 100k entities, TTL 7 days, Parquet on disk.
-WORKBENCH_BENCH_FEATURE_ROWS scales both row counts (default 1,000,000).
+WORKBENCH_BENCH_FEATURE_ROWS scales both row counts (default 1,000,000). When WORKBENCH_FEAST_PYTHON names a Python
+with Feast installed (a separate throwaway venv: `python -m venv /tmp/feast && /tmp/feast/bin/pip install feast`),
+the same data also goes through Feast's local offline store and SQLite online store (feast_peer.py).
 """
+import json
+import subprocess
 import os
 import sqlite3
 import tempfile
@@ -15,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.data import DataStore
-from workbench.features import Feature, FeatureStore, FeatureView
+from workbench.features import Entity, Feature, FeatureStore, FeatureView
 
 FEATURES = [f"f{i}" for i in range(10)]
 
@@ -51,6 +55,20 @@ def bare_duckdb(parquet: str, labels: pd.DataFrame, ttl: int) -> pd.DataFrame:
                        "ON e.entity = f.entity AND e.event_timestamp >= f.ts").df()
 
 
+def feast_peer(feats: pd.DataFrame, labels: pd.DataFrame, work: Path) -> dict | None:
+    "Feast's numbers on the same data, from a separate Python; None when WORKBENCH_FEAST_PYTHON is unset."
+    python = os.environ.get("WORKBENCH_FEAST_PYTHON")
+    if not python:
+        return None
+    (work / "feast").mkdir()
+    feats.to_parquet(work / "feast" / "features.parquet")
+    labels.to_parquet(work / "feast" / "labels.parquet")
+    out = subprocess.run([python, str(Path(__file__).with_name("feast_peer.py")), str(work / "feast" / "features.parquet"),
+                          str(work / "feast" / "labels.parquet"), str(work / "feast")],
+                         capture_output=True, text=True, check=True, timeout=1800)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def percentile_us(samples, q) -> float:
     return float(np.percentile(samples, q) * 1e6)
 
@@ -63,7 +81,7 @@ def run() -> list[dict]:
         data = DataStore(Path(d) / "data")
         source = data.ingest_table("bench-features", feats, source="bench")
         store = FeatureStore(data, Path(d) / "features")
-        store.apply(FeatureView(name="bench", join_key="entity", timestamp="ts", ttl_seconds=ttl, source=source.ref,
+        store.apply(FeatureView(name="bench", entity=Entity(name="entity", join_key="entity"), timestamp="ts", ttl_seconds=ttl, source=source.ref,
                                 features=[Feature(name=f, type="float") for f in FEATURES]))
         parquet = store.parquet("bench")
         requests = [f"bench:{f}" for f in FEATURES]
@@ -87,11 +105,21 @@ def run() -> list[dict]:
             t = time.perf_counter()
             con.execute(sql, (key,)).fetchone()
             raw_reads.append(time.perf_counter() - t)
+        peer = feast_peer(feats, labels, Path(d))
         batch = keys[:1000]
         ours_batch = best_of(lambda: store.get_online_features("bench", batch), 10)
         raw_batch = best_of(lambda: con.execute(
             f'SELECT key, ts, {", ".join(FEATURES)} FROM "bench__v1" WHERE key IN ({",".join("?" * 1000)})', batch).fetchall(), 10)
-    return [
+    vs_feast = []
+    if peer:
+        vs_feast = [
+            {"name": f"point-in-time join {rows:,} x {rows:,}", "ours": ours, "baseline": peer["join_seconds"],
+             "baseline_name": "Feast local", "unit": "s", "feast_rows_returned": peer["rows_returned"],
+             "label_rows": peer["label_rows"]},
+            {"name": "online read 1 entity x 10 features, p99", "ours": percentile_us(ours_reads, 99),
+             "baseline": peer["online_p99_us"], "baseline_name": "Feast SQLite", "unit": "us"},
+        ]
+    return vs_feast + [
         {"name": f"point-in-time join {rows:,} x {rows:,}", "ours": ours, "baseline": bare, "baseline_name": "bare DuckDB ASOF",
          "unit": "s", "label_rows_returned": len(result), "rows_with_null_features": null_share},
         {"name": "online read 1 entity x 10 features, p50", "ours": percentile_us(ours_reads, 50),

@@ -26,9 +26,9 @@ from .data import (TRANSFORMATIONS, DataError, DataStore, DatasetCard, SchemaErr
                             check_name, code_version)
 
 # %% auto #0
-__all__ = ['FeatureError', 'Feature', 'FeatureView', 'utc_timestamps', 'FeatureStore']
+__all__ = ['FeatureError', 'Feature', 'Entity', 'FeatureView', 'utc_timestamps', 'FeatureStore']
 
-# %% ../nbs/02_features.ipynb #4469a867
+# %% ../nbs/02_features.ipynb #afc826b5
 class FeatureError(DataError):
     "A feature definition or request that cannot be served; the message names the view, feature or column."
 
@@ -38,11 +38,18 @@ class Feature(BaseModel):
     name: str
     type: Literal["int", "float", "str", "bool"]
 
-class FeatureView(BaseModel):
-    "Features of one entity (`join_key`), stamped by `timestamp`, valid for `ttl_seconds`, read from a dataset version."
+class Entity(BaseModel):
+    "What features describe (a customer, a vehicle, a scan), identified by its join key column."
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: str
     join_key: str
+    description: str = ""
+
+class FeatureView(BaseModel):
+    "Features of one `entity`, stamped by `timestamp`, valid for `ttl_seconds`, read from a dataset version."
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str
+    entity: Entity
     timestamp: str
     features: tuple[Feature, ...]
     ttl_seconds: int
@@ -54,6 +61,11 @@ class FeatureView(BaseModel):
     @classmethod
     def _valid_name(cls, name: str) -> str:
         return check_name(name, "feature view name")
+
+    @property
+    def join_key(self) -> str:
+        "The column that identifies the entity."
+        return self.entity.join_key
 
     def definition_hash(self) -> str:
         "A hash of everything that defines the view; a new hash means a new version."
