@@ -30,7 +30,7 @@ from .core import atomic_write, get_device, progress
 __all__ = ['EVENTS', 'cross_entropy', 'mse', 'info_nce', 'optimizer', 'warmup_cosine', 'one_cycle', 'CancelFit', 'Callback',
            'TrainingError', 'init_distributed', 'Learner', 'accuracy', 'lr_find', 'unwrap', 'get_rng_state',
            'set_rng_state', 'save_checkpoint', 'load_checkpoint', 'Checkpoint', 'latest_checkpoint', 'EarlyStopping',
-           'BestModels', 'ProgressBar', 'plot_history']
+           'BestModels', 'ProgressBar', 'plot_history', 'ShowCurves']
 
 # %% ../nbs/04_train.ipynb #f8b60c52
 def cross_entropy(label_smoothing: float = 0.0) -> Callable:
@@ -487,3 +487,15 @@ def plot_history(history: list[dict], ax=None):
     ax.set(xlabel="epoch", title="training history")
     ax.legend()
     return ax
+
+# %% ../nbs/04_train.ipynb #5f3af7d2
+class ShowCurves(Callback):
+    "Plot the training history at the end of each fit, when running inside a Jupyter kernel."
+    order, main_only = 85, True
+    def after_fit(self):
+        try:
+            from IPython import get_ipython
+        except ImportError:
+            return
+        if get_ipython() is not None and self.learn.history:
+            plot_history(self.learn.history)
