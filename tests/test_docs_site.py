@@ -9,8 +9,9 @@ from conftest import ROOT, chromium_dom, run, visible_text
 LIBRARY = sorted(p for p in (ROOT / "nbs").glob("[0-9]*.ipynb"))
 
 
-def module_of(notebook: Path) -> str:
-    return re.search(r"#\|\s*default_exp\s+([\w.]+)", notebook.read_text()).group(1)
+def page_of(notebook: Path) -> str:
+    "The page nbdev makes of a notebook: its name without the ordering prefix (`01a_clean` -> `clean.html`)."
+    return re.sub(r"^\d+[a-z]?_", "", notebook.stem) + ".html"
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +25,7 @@ def test_every_module_has_a_page_listed_in_the_sidebar(site):
     index = chromium_dom((site / "index.html").as_uri())
     sidebar = index[index.index('class="sidebar-tree"'):]
     for notebook in LIBRARY:
-        page = module_of(notebook).split(".")[-1] + ".html"
+        page = page_of(notebook)
         assert (site / page).is_file(), f"no page {page} for {notebook.name}"
         assert f'href="{page}"' in sidebar, f"{page} missing from the sidebar"
     assert 'href="lessons/tour.html"' in sidebar
