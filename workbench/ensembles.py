@@ -12,7 +12,7 @@ from torch import nn
 # %% auto #0
 __all__ = ['AveragingEnsemble', 'GatedEnsemble']
 
-# %% ../nbs/03b_ensembles.ipynb #f244171a
+# %% ../nbs/03b_ensembles.ipynb #5f465c07
 class AveragingEnsemble(nn.Module):
     "Log of the mean of the members' softmax probabilities (optionally weighted)."
     def __init__(self, members: list[nn.Module], weights: list[float] | None = None):
@@ -36,10 +36,17 @@ class GatedEnsemble(nn.Module):
         self.members, self.gate = nn.ModuleList(members), gate
         for p in self.members.parameters():
             p.requires_grad_(False)
+        self.train()
+
+    def train(self, mode: bool = True):
+        "Only the gate switches between training and evaluation; frozen members always evaluate."
+        super().train(mode)
+        self.members.eval()
+        return self
 
     def forward(self, x):
         with torch.no_grad():
-            probs = torch.stack([F.softmax(m.eval()(x), -1) for m in self.members], 1)
+            probs = torch.stack([F.softmax(m(x), -1) for m in self.members], 1)
         weights = F.softmax(self.gate(x), -1)                                      # (batch, members)
         if weights.shape != probs.shape[:2]:
             raise ValueError(f"the gate must output one weight per member: got {tuple(weights.shape)}, "

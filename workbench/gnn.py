@@ -14,7 +14,7 @@ from .core import Config
 # %% auto #0
 __all__ = ['normalized_adjacency', 'GCNConfig', 'GCN', 'stochastic_block_model']
 
-# %% ../nbs/03a_gnn.ipynb #96bc10b7
+# %% ../nbs/03a_gnn.ipynb #f559f68b
 def normalized_adjacency(edges: torch.Tensor, n: int) -> torch.Tensor:
     "The sparse matrix D^-1/2 (A + I) D^-1/2 of an undirected graph given as a `(2, E)` edge list."
     if edges.dim() != 2 or edges.shape[0] != 2:
@@ -25,7 +25,7 @@ def normalized_adjacency(edges: torch.Tensor, n: int) -> torch.Tensor:
     both = torch.cat([edges, edges.flip(0), loops], 1).unique(dim=1)
     degree = torch.zeros(n).index_add_(0, both[0], torch.ones(both.shape[1]))
     weights = degree[both[0]].rsqrt() * degree[both[1]].rsqrt()
-    return torch.sparse_coo_tensor(both, weights, (n, n)).coalesce()
+    return torch.sparse_coo_tensor(both, weights, (n, n), check_invariants=True).coalesce()
 
 class GCNConfig(Config):
     "A two-or-more-layer GCN."

@@ -42,12 +42,12 @@ class Annotation(BaseModel):
     label: str
     at: str
 
-# %% ../nbs/01b_label.ipynb #0f0144c4
-def _items_of(store: DataStore, card: DatasetCard) -> list[str]:
+# %% ../nbs/01b_label.ipynb #7197e62a
+def _items_of(card: DatasetCard) -> list[str]:
     "The item ids of a dataset version: row numbers for tables and tensors, file names for files."
     return sorted(card.objects) if card.kind == "files" else [str(i) for i in range(card.rows)]
 
-# %% ../nbs/01b_label.ipynb #770dbed5
+# %% ../nbs/01b_label.ipynb #661b08af
 class Labels:
     "Label tasks and their annotations, stored beside the datasets of a `DataStore` (under `labels/`)."
     def __init__(self, store: DataStore):
@@ -69,7 +69,7 @@ class Labels:
         if len(set(classes)) < 2:
             raise ValueError(f"a label task needs at least two distinct classes, got {classes}")
         card = self.store.card(dataset)
-        every = _items_of(self.store, card)
+        every = _items_of(card)
         items = [str(i) for i in items] if items is not None else every
         unknown = sorted(set(items) - set(every))
         if unknown:
