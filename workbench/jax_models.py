@@ -18,9 +18,10 @@ from safetensors.numpy import load_file, save_file
 from .core import progress
 
 # %% auto #0
-__all__ = ['JaxMLP', 'train_step', 'predict', 'fit_jax', 'save_params', 'load_params']
+__all__ = ['JaxMLP', 'train_step', 'predict', 'fit_jax', 'JaxCNN', 'JaxBlock', 'JaxTransformer', 'mean_loss', 'save_params',
+           'load_params']
 
-# %% ../nbs/03c_jax_models.ipynb #5be906ea
+# %% ../nbs/03c_jax_models.ipynb #58f804d9
 class JaxMLP(nnx.Module):
     "Linear → ReLU blocks and a linear head, in Flax NNX."
     def __init__(self, in_features: int, hidden: list[int], out_features: int, *, rngs: nnx.Rngs):
@@ -35,9 +36,12 @@ class JaxMLP(nnx.Module):
             x = nnx.relu(layer(x))
         return self.layers[-1](x)
 
-# NNX's metaclass hides __init__'s signature behind one whose annotations cannot be evaluated (`Any` is not in
-# its module); state the real one, so that help(), IDEs and the docs show the constructor's arguments.
-JaxMLP.__signature__ = inspect.Signature(list(inspect.signature(JaxMLP.__init__).parameters.values())[1:])
+def _show_signature(cls):
+    "NNX's metaclass hides `__init__`'s signature behind one whose annotations cannot be evaluated; state the real one."
+    cls.__signature__ = inspect.Signature(list(inspect.signature(cls.__init__).parameters.values())[1:])
+    return cls
+
+_show_signature(JaxMLP);
 
 # %% ../nbs/03c_jax_models.ipynb #5e7a264c
 @nnx.jit
@@ -70,7 +74,64 @@ def fit_jax(model: nnx.Module, x: np.ndarray, y: np.ndarray, epochs: int, batch_
         history.append(float(np.mean(jax.device_get(losses))))
     return history
 
-# %% ../nbs/03c_jax_models.ipynb #fdb041dc
+# %% ../nbs/03c_jax_models.ipynb #8fd088cb
+class JaxCNN(nnx.Module):
+    "3×3 convolutions (stride 2 after the first), global average pooling, a linear head; channels-last input."
+    def __init__(self, in_channels: int, widths: list[int], num_classes: int, *, rngs: nnx.Rngs):
+        channels = [in_channels, *widths]
+        self.convs = nnx.List([nnx.Conv(a, b, (3, 3), strides=1 if i == 0 else 2, rngs=rngs)
+                               for i, (a, b) in enumerate(zip(channels, channels[1:]))])
+        self.head = nnx.Linear(channels[-1], num_classes, rngs=rngs)
+        self.in_channels = in_channels
+
+    def __call__(self, x):
+        if x.ndim != 4 or x.shape[-1] != self.in_channels:
+            raise ValueError(f"JaxCNN expects input of shape (batch, height, width, {self.in_channels}), got {tuple(x.shape)}")
+        for conv in self.convs:
+            x = nnx.relu(conv(x))
+        return self.head(x.mean((1, 2)))
+
+class JaxBlock(nnx.Module):
+    "Pre-norm block: causal self-attention (`nnx.MultiHeadAttention`) and an MLP, each in a residual branch."
+    def __init__(self, d_model: int, n_heads: int, dropout: float, *, rngs: nnx.Rngs):
+        self.norm1, self.norm2 = nnx.LayerNorm(d_model, rngs=rngs), nnx.LayerNorm(d_model, rngs=rngs)
+        self.attn = nnx.MultiHeadAttention(n_heads, d_model, dropout_rate=dropout, decode=False, deterministic=False, rngs=rngs)
+        self.up, self.down = nnx.Linear(d_model, 4 * d_model, rngs=rngs), nnx.Linear(4 * d_model, d_model, rngs=rngs)
+        self.dropout = nnx.Dropout(dropout, deterministic=False, rngs=rngs)
+
+    def __call__(self, x, mask):
+        x = x + self.dropout(self.attn(self.norm1(x), mask=mask))
+        return x + self.dropout(self.down(nnx.gelu(self.up(self.norm2(x)))))
+
+class JaxTransformer(nnx.Module):
+    "A GPT-style decoder over token ids: embeddings, causal blocks, next-token logits."
+    def __init__(self, vocab_size: int, d_model: int = 64, n_heads: int = 4, n_layers: int = 2, max_len: int = 128,
+                 dropout: float = 0.0, *, rngs: nnx.Rngs):
+        if d_model % n_heads:
+            raise ValueError(f"d_model ({d_model}) must be divisible by n_heads ({n_heads})")
+        self.tokens, self.positions = nnx.Embed(vocab_size, d_model, rngs=rngs), nnx.Embed(max_len, d_model, rngs=rngs)
+        self.blocks = nnx.List([JaxBlock(d_model, n_heads, dropout, rngs=rngs) for _ in range(n_layers)])
+        self.norm, self.head = nnx.LayerNorm(d_model, rngs=rngs), nnx.Linear(d_model, vocab_size, rngs=rngs)
+        self.max_len = max_len
+
+    def __call__(self, ids):
+        if ids.ndim != 2 or ids.shape[1] > self.max_len:
+            raise ValueError(f"JaxTransformer expects token ids of shape (batch, time <= {self.max_len}), got {tuple(ids.shape)}")
+        x = self.tokens(ids) + self.positions(jnp.arange(ids.shape[1]))
+        mask = nnx.make_causal_mask(ids)
+        for block in self.blocks:
+            x = block(x, mask)
+        return self.head(self.norm(x))
+
+for cls in (JaxCNN, JaxBlock, JaxTransformer):
+    _show_signature(cls)
+
+@nnx.jit
+def mean_loss(model: nnx.Module, x: jax.Array, y: jax.Array) -> jax.Array:
+    "Mean cross-entropy of the model's logits against integer labels (any leading shape), in nats."
+    return optax.softmax_cross_entropy_with_integer_labels(model(x), y).mean()
+
+# %% ../nbs/03c_jax_models.ipynb #2bfb28f3
 def _key(path) -> str:
     "A parameter's path in the module as text, e.g. 'layers/0/kernel'."
     return "/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path)
