@@ -112,7 +112,7 @@ def init_distributed() -> tuple[int, int]:
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
     return dist.get_rank(), dist.get_world_size()
 
-# %% ../nbs/04_train.ipynb #d6497137
+# %% ../nbs/04_train.ipynb #83eed343
 class Learner:
     "Trains `model` on `train_dl` (evaluating on `valid_dl`) with `loss_fn`; features come from callbacks."
     def __init__(self, model: nn.Module, train_dl, valid_dl=None, loss_fn: Callable = None, opt: str = "adamw",
@@ -163,6 +163,8 @@ class Learner:
         "Train until `epochs` epochs are done (continuing from where a resumed checkpoint left off)."
         if len(self.train_dl) == 0:
             raise TrainingError("the training data loader is empty: no batches to train on")
+        if self.valid_dl is not None and len(self.valid_dl) == 0:
+            raise TrainingError("the validation data loader is empty: pass valid_dl=None to train without validation")
         self.epochs = epochs
         try:
             self("before_fit")
