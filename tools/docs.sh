@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build the docs site offline into $1 (default _docs/), without Quarto:
-#   1. execute the notebooks (in a scratch copy) so pages show fresh outputs, while nbs/ stays clean;
+#   1. execute the notebooks (in a scratch copy) so pages show fresh outputs, while nbs/ stays clean
+#      ($DOCS_EXECUTE, a file-name glob, limits which: the docs test executes one, nbdev_test runs them all);
 #   2. nbdev_proc_nbs -> _proc/ (show_doc rendered, hidden/export cells handled, Quarto metadata);
 #   3. tools/docs_prepare.py turns nbdev's Quarto conventions into myst-nb ones;
 #   4. sphinx-build (myst-nb + furo) renders the HTML site.
@@ -18,7 +19,7 @@ export WORKBENCH_HOME="$scratch/workspace" WORKBENCH_PROGRESS=0
 export MPLBACKEND=module://matplotlib_inline.backend_inline  # figures as outputs, whatever the caller set
 cd "$scratch"
 echo "docs: executing notebooks"
-find nbs -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' -not -name '_*' -print0 |
+find nbs -name "${DOCS_EXECUTE:-*.ipynb}" -not -path '*/.ipynb_checkpoints/*' -not -name '_*' -print0 |
   xargs -0 -P 2 -I{} sh -c 'cd "$(dirname "$1")" && "$0/jupyter" nbconvert --to notebook --execute --inplace \
         --ExecutePreprocessor.kernel_name=workbench --ExecutePreprocessor.timeout=600 --log-level=ERROR "$(basename "$1")"' "$bin" {}
 

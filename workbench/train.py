@@ -80,9 +80,9 @@ def one_cycle(total_steps: int, peak_at: float = 0.3, start_div: float = 25.0, f
         return 1 / final_div + (1 - 1 / final_div) * 0.5 * (1 + math.cos(math.pi * t))
     return factor
 
-# %% ../nbs/04_train.ipynb #4e5e66a7
+# %% ../nbs/04_train.ipynb #87c4fc22
 EVENTS = ("before_fit", "before_epoch", "before_batch", "after_loss", "after_backward", "before_step", "after_step",
-          "after_batch", "after_epoch", "after_fit")
+          "after_batch", "after_epoch", "after_fit", "after_error")
 
 class CancelFit(Exception):
     "Raised by a callback to end training cleanly (after the current event)."
@@ -112,7 +112,7 @@ def init_distributed() -> tuple[int, int]:
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
     return dist.get_rank(), dist.get_world_size()
 
-# %% ../nbs/04_train.ipynb #83eed343
+# %% ../nbs/04_train.ipynb #6102dc1d
 class Learner:
     "Trains `model` on `train_dl` (evaluating on `valid_dl`) with `loss_fn`; features come from callbacks."
     def __init__(self, model: nn.Module, train_dl, valid_dl=None, loss_fn: Callable = None, opt: str = "adamw",
@@ -172,6 +172,10 @@ class Learner:
                 self._one_epoch()
         except CancelFit:
             pass
+        except BaseException as error:   # an error or an interrupt: callbacks may record it (the run failed), then it propagates
+            self.error = error
+            self("after_error")
+            raise
         self("after_fit")
         return self.history
 
