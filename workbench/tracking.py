@@ -210,7 +210,7 @@ def _dataset_versions(datasets) -> dict[str, str]:
             raise TrackingError(f"cannot tell the dataset version of {d!r}: pass 'name@version', a DatasetCard or a mapping")
     return versions
 
-# %% ../nbs/05_tracking.ipynb #53e8a0b8
+# %% ../nbs/05_tracking.ipynb #f9294d3c
 class Run:
     "One tracked run: `log` metrics, `log_artifact` files, `finish`; a context manager that records failures."
     flush_every = 1.0  # seconds between batched metric writes
@@ -266,9 +266,9 @@ class Run:
         return digest
 
     def finish(self, status: str = "finished", error: str | None = None) -> None:
-        "Flush and close the run as 'finished' or 'failed'."
-        if status not in ("finished", "failed"):
-            raise TrackingError(f"status must be 'finished' or 'failed', got {status!r}")
+        "Flush and close the run as 'finished', 'failed' or 'pruned' (stopped early by a search)."
+        if status not in ("finished", "failed", "pruned"):
+            raise TrackingError(f"status must be 'finished', 'failed' or 'pruned', got {status!r}")
         if self.finished:
             return
         self.flush()
