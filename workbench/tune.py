@@ -36,7 +36,7 @@ class PruneTrial(Callback):
         if self.trial.should_prune():
             raise optuna.TrialPruned(f"pruned after epoch {self.learn.epoch} ({self.metric}={record[self.metric]:.4g})")
 
-# %% ../nbs/06_tune.ipynb #0404e4cf
+# %% ../nbs/06_tune.ipynb #89ea87e0
 SAMPLERS = {"tpe": optuna.samplers.TPESampler, "random": optuna.samplers.RandomSampler}
 
 def make_pruner(name: str | None, max_epochs: int) -> optuna.pruners.BasePruner:
@@ -50,20 +50,22 @@ def make_pruner(name: str | None, max_epochs: int) -> optuna.pruners.BasePruner:
     raise ValueError(f"unknown pruner {name!r}; choose 'hyperband', 'median' or None")
 
 def search(store: RunStore, space: Callable[[optuna.Trial], dict], train: Callable[[dict, int, Run, optuna.Trial], float],
-           study: str, n_trials: int, direction: str = "maximize", sampler: str = "tpe", pruner: str | None = None,
-           max_epochs: int = 10, seed: int = 0, storage: str | None = None) -> optuna.Study:
+           study: str, n_trials: int, direction: str = "maximize", sampler: str | optuna.samplers.BaseSampler = "tpe",
+           pruner: str | None = None, max_epochs: int = 10, seed: int = 0, storage: str | None = None) -> optuna.Study:
     "Run `n_trials` trials of a (possibly shared) Optuna study; each trial is a tracked run linked to the study."
-    if sampler not in SAMPLERS:
-        raise ValueError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
+    if isinstance(sampler, str) and sampler not in SAMPLERS:
+        raise ValueError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)} or pass an Optuna sampler")
+    sampler_name = sampler if isinstance(sampler, str) else type(sampler).__name__
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     opened = optuna.create_study(study_name=study, storage=storage or store.url, direction=direction, load_if_exists=True,
-                                 sampler=SAMPLERS[sampler](seed=seed), pruner=make_pruner(pruner, max_epochs))
+                                 sampler=SAMPLERS[sampler](seed=seed) if isinstance(sampler, str) else sampler,
+                                 pruner=make_pruner(pruner, max_epochs))
 
     def objective(trial: optuna.Trial) -> float:
         config = space(trial)
         trial_seed = seed * 10_000 + trial.number
         run = store.start_run(f"{study}#{trial.number}", config=config, seed=trial_seed, study=study,
-                              tags=[f"trial:{trial.number}", f"sampler:{sampler}", f"pruner:{pruner}"])
+                              tags=[f"trial:{trial.number}", f"sampler:{sampler_name}", f"pruner:{pruner}"])
         trial.set_user_attr("run_id", run.id)
         try:
             score = train(config, trial_seed, run, trial)
