@@ -26,8 +26,8 @@ from .train import Callback
 
 # %% auto #0
 __all__ = ['metadata', 'runs_table', 'metrics_table', 'artifacts_table', 'TrackingError', 'json_config', 'finite_metric',
-           'code_version', 'database_url', 'RunStore', 'Run', 'learner_config', 'TrackRun', 'runs', 'history',
-           'plot_runs', 'diff', 'entry_point', 'launch', 'reproduce']
+           'code_version', 'sql_engine', 'database_url', 'RunStore', 'Run', 'learner_config', 'TrackRun', 'runs',
+           'history', 'plot_runs', 'diff', 'entry_point', 'launch', 'reproduce']
 
 # %% ../nbs/05_tracking.ipynb #65add3fe
 class TrackingError(Exception):
@@ -97,14 +97,30 @@ def code_version(path: str | Path = ".") -> dict:
         return {"commit": None, "dirty": None}
     return {"commit": head.stdout.strip(), "dirty": bool(git("status", "--porcelain", "--untracked-files=no").stdout.strip())}
 
-# %% ../nbs/05_tracking.ipynb #f22e176d
-def _sqlite_pragmas(connection, _record):
-    "WAL lets readers and one writer work at once; the busy timeout makes concurrent writers wait instead of failing."
-    cursor = connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
+# %% ../nbs/05_tracking.ipynb #f513b87b
+def sql_engine(url: str, immediate: bool = False) -> sa.engine.Engine:
+    """A SQLAlchemy engine for `url`. SQLite gets WAL (readers and a writer at once) and a 30 s busy timeout (concurrent
+    writers wait instead of failing); with `immediate`, every transaction takes the write lock at BEGIN, which makes
+    read-then-write transactions of several processes run one after another (SQLAlchemy's documented recipe)."""
+    engine = sa.create_engine(url)
+    if engine.dialect.name != "sqlite":
+        return engine
+
+    @sa.event.listens_for(engine, "connect")
+    def _pragmas(connection, _record):
+        if immediate:
+            connection.isolation_level = None          # let the "begin" hook below emit BEGIN itself
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    if immediate:
+        @sa.event.listens_for(engine, "begin")
+        def _begin(connection):
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+    return engine
 
 def _pid_alive(pid: int) -> bool:
     try:
@@ -118,24 +134,23 @@ def _pid_alive(pid: int) -> bool:
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
-def database_url(url: str | Path | None = None) -> str:
-    "A SQLAlchemy URL: given, or a SQLite file path made into one, or the workspace default `runs/runs.db`."
+def database_url(url: str | Path | None = None, area: str = "runs") -> str:
+    "A SQLAlchemy URL: given, or a SQLite file path made into one, or the workspace default `<area>/<area>.db`."
     if url is None:
-        url = Workspace().path("runs") / "runs.db"
+        url = Workspace().path(area) / f"{area}.db"
     url = str(url)
     if "://" in url:
         return url
     Path(url).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{Path(url).expanduser().resolve()}"
 
-# %% ../nbs/05_tracking.ipynb #a82a37d8
+# %% ../nbs/05_tracking.ipynb #8bf7bbac
 class RunStore:
     "Runs, metrics and artifacts in a SQL database (default: SQLite in the workspace); artifacts as files by hash."
     def __init__(self, url: str | Path | None = None, artifacts: str | Path | None = None):
         self.url = database_url(url)
-        self.engine = sa.create_engine(self.url)
+        self.engine = sql_engine(self.url)
         if self.engine.dialect.name == "sqlite":
-            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
             default_artifacts = Path(self.engine.url.database).parent / "artifacts"
         else:
             default_artifacts = Workspace().path("runs", "artifacts")

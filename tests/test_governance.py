@@ -1,0 +1,71 @@
+"""Concurrent promotions: four processes each promote a different approved version of one model to production at
+the same moment. Exactly one version ends in production, every other one is archived, each transition is recorded,
+and the audit trail's hash chain is intact with one entry per promotion."""
+import os
+import subprocess
+import sys
+import textwrap
+
+SETUP = '''
+import sys, torch
+from workbench.governance import Governance
+from workbench.models import MLP, MLPConfig
+from workbench.registry import Registry
+gov = Governance(Registry(sys.argv[1]))
+admin = gov.bootstrap("root")
+keys = {n: gov.add_user(admin, n, [r]) for n, r in [("ana", "data-scientist"), ("raj", "reviewer"), ("ops", "release-manager")]}
+(gov.policies).mkdir(parents=True, exist_ok=True)
+(gov.policies / "m.yaml").write_text("require_lineage: false\\n")
+schema = ({"shape": [None, 4]}, {"shape": [None, 2]})
+for _ in range(4):
+    v = gov.register(keys["ana"], "m", MLP(MLPConfig(in_features=4, hidden=[3], out_features=2)), *schema, metrics={"accuracy": 1.0})
+    gov.promote(keys["ops"], "m", v, "staging")
+    gov.approve(keys["raj"], gov.request(keys["ana"], "m", v, "production"))
+print(keys["ops"])
+'''
+
+PROMOTE = '''
+import sys, time
+from workbench.governance import Governance
+from workbench.registry import Registry
+gov = Governance(Registry(sys.argv[1]))
+while time.time() < float(sys.argv[4]):          # start together
+    time.sleep(0.001)
+print(gov.promote(sys.argv[2], "m", int(sys.argv[3]), "production"))
+'''
+
+
+def python(code, *args, timeout=120):
+    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code), *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "WORKBENCH_PROGRESS": "0"})
+
+
+def test_four_concurrent_promotions_leave_one_production_version(tmp_path):
+    db = tmp_path / "registry.db"
+    setup = python(SETUP, db)
+    out, err = setup.communicate(timeout=120)
+    assert setup.returncode == 0, err[-3000:]
+    ops_key = out.strip().splitlines()[-1]
+    import time
+    start = time.time() + 3
+    workers = [python(PROMOTE, db, ops_key, v, start) for v in (1, 2, 3, 4)]
+    for w in workers:
+        out, err = w.communicate(timeout=120)
+        assert w.returncode == 0, err[-3000:]
+    check = python(f'''
+        from workbench.governance import Governance
+        from workbench.registry import Registry
+        registry = Registry({str(db)!r})
+        gov = Governance(registry)
+        table = registry.versions("m")
+        assert (table.stage == "production").sum() == 1, table
+        assert sorted(table.stage) == ["archived"] * 3 + ["production"], table
+        promotions = [e for e in gov.audit.entries() if e["action"] == "promote" and e["details"]["stage"] == "production"]
+        assert len(promotions) == 4 and all(e["outcome"] == "ok" for e in promotions), promotions
+        gov.audit.verify()
+        moves = registry.transitions("m")
+        assert (moves.to_stage == "production").sum() == 4 and (moves.to_stage == "archived").sum() == 3, moves
+        print("ok")
+    ''')
+    out, err = check.communicate(timeout=120)
+    assert out.strip() == "ok", err[-3000:]
