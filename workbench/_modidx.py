@@ -479,4 +479,5 @@ d = { 'settings': { 'branch': 'main',
                                 'workbench.tune.pbt': ('tune.html#pbt', 'workbench/tune.py'),
                                 'workbench.tune.plot_pbt': ('tune.html#plot_pbt', 'workbench/tune.py'),
                                 'workbench.tune.search': ('tune.html#search', 'workbench/tune.py'),
+                                'workbench.tune.study_storage': ('tune.html#study_storage', 'workbench/tune.py'),
                                 'workbench.tune.trials': ('tune.html#trials', 'workbench/tune.py')}}}
