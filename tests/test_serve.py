@@ -1,0 +1,115 @@
+"""The serving API as a real process on 127.0.0.1, started by `workbench serve`: readiness, load (thousands of
+requests from 64 concurrent clients: no errors, every response matched to its request, bounded memory growth)."""
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import BIN
+
+SETUP = '''
+import sys, torch
+from workbench.models import MLP, MLPConfig
+from workbench.registry import Registry
+registry = Registry(sys.argv[1])
+torch.manual_seed(0)
+v = registry.register("echo", MLP(MLPConfig(in_features=8, hidden=[16], out_features=3)),
+                      {"shape": [None, 8]}, {"shape": [None, 3]}, metrics={"accuracy": 1.0})
+registry.transition("echo", v, "staging"); registry.transition("echo", v, "production")
+'''
+
+REQUESTS, CLIENTS = 10_000, 64
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_kb(pid: int) -> int:
+    return int(next(l for l in Path(f"/proc/{pid}/status").read_text().splitlines() if l.startswith("VmRSS")).split()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("serve")
+    env = {**os.environ, "WORKBENCH_HOME": str(tmp / "ws"), "WORKBENCH_PROGRESS": "0", "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, "-c", SETUP, str(tmp / "registry.db")], check=True, env=env, timeout=120)
+    port = free_port()
+    proc = subprocess.Popen([BIN / "workbench", "serve", "echo@production", "--registry", str(tmp / "registry.db"),
+                             "--port", str(port), "--max-delay-ms", "2"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        assert proc.poll() is None, proc.stdout.read()
+        assert time.monotonic() < deadline, "the server did not become ready in 60 s"
+        time.sleep(0.2)
+    yield url, proc
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def test_metadata_and_a_prediction(server):
+    url, _ = server
+    meta = httpx.get(f"{url}/v1/models/echo").json()
+    assert meta["version"] == 1 and meta["stage"] == "production"
+    answer = httpx.post(f"{url}/v1/models/echo/predict", json={"inputs": [[0.1] * 8]}).json()
+    assert answer["model"] == "echo" and len(answer["outputs"][0]) == 3
+
+
+def test_load_many_concurrent_clients(server):
+    url, proc = server
+    inputs = [[(i % 997) / 997.0 + j for j in range(8)] for i in range(REQUESTS)]
+
+    async def run() -> list:
+        limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
+        async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
+            gate = asyncio.Semaphore(CLIENTS)
+
+            async def one(i):
+                async with gate:
+                    r = await client.post("/v1/models/echo/predict", json={"inputs": [inputs[i]]})
+                    return i, r.status_code, r.json()
+
+            return await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(REQUESTS))), timeout=600)
+
+    asyncio.run(_warm(url))
+    before = rss_kb(proc.pid)
+    start = time.monotonic()
+    results = asyncio.run(run())
+    seconds = time.monotonic() - start
+    after = rss_kb(proc.pid)
+    errors = [r for r in results if r[1] != 200]
+    assert not errors, errors[:3]
+    # every response is the one for its own request: equal inputs give equal outputs, and the cache's answer
+    # (inputs repeat every 997 requests) equals the model's
+    by_input = {}
+    for i, _, body in results:
+        by_input.setdefault(i % 997, []).append(body["outputs"][0])
+    assert all(all(abs(a - b) < 1e-5 for o in outs for a, b in zip(o, outs[0])) for outs in by_input.values())
+    stats = httpx.get(f"{url}/v1/stats").json()
+    print(f"{REQUESTS} requests, {CLIENTS} clients: {REQUESTS / seconds:.0f} req/s; RSS {before} -> {after} kB; "
+          f"cache hit rate {stats['cache_hit_rate']:.2f}; batch sizes {stats['batch_sizes']}")
+    assert after < before * 1.10, f"memory grew from {before} kB to {after} kB"
+
+
+async def _warm(url):
+    async with httpx.AsyncClient(base_url=url) as client:
+        await asyncio.gather(*(client.post("/v1/models/echo/predict", json={"inputs": [[0.5] * 8]}) for _ in range(200)))
