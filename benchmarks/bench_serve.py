@@ -26,6 +26,8 @@ from pathlib import Path
 import httpx
 import torch
 
+from workbench.serve import wait_until_ready
+
 SETUP = '''
 import sys, torch
 from workbench.models import MLP, MLPConfig, ResNetConfig, SmallResNet
@@ -47,7 +49,7 @@ registry = Registry(sys.argv[1])
 predictor = Predictor(registry, sys.argv[2])
 app = create_app(predictor, max_batch_size=int(sys.argv[4]), max_delay_ms=float(sys.argv[5]), cache_size=1,
                  governance=Governance(registry) if sys.argv[6] == "audit" else None)
-uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[3]), log_level="warning")
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[3]), log_level="warning", timeout_keep_alive=15)
 '''
 
 
@@ -64,15 +66,7 @@ class Server:
                                       str(max_delay_ms), "audit" if audit else "none"],
                                      env={**os.environ, "WORKBENCH_PROGRESS": "0", "OMP_NUM_THREADS": "1"})
         self.url = f"http://127.0.0.1:{self.port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{self.url}/ready", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.1)
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                raise RuntimeError("benchmark server did not start")
+        wait_until_ready(self.url, 60, self.proc)
 
     def __enter__(self):
         return self

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from conftest import BIN
+from workbench.serve import wait_until_ready
 
 SETUP = '''
 import sys, torch
@@ -48,16 +49,7 @@ def server(tmp_path_factory):
                              "--port", str(port), "--max-delay-ms", "2"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        assert proc.poll() is None, proc.stdout.read()
-        assert time.monotonic() < deadline, "the server did not become ready in 60 s"
-        time.sleep(0.2)
+    wait_until_ready(url, 60, proc)
     yield url, proc
     proc.send_signal(signal.SIGTERM)
     try:
@@ -79,7 +71,9 @@ def test_load_many_concurrent_clients(server):
     inputs = [[(i % 997) / 997.0 + j for j in range(8)] for i in range(REQUESTS)]
 
     async def run() -> list:
-        limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
+        # idle connections expire on the client (2 s) well before the server closes them (15 s): otherwise a request
+        # can race the server's close of an idle connection and fail with ReadError
+        limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS, keepalive_expiry=2.0)
         async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
             gate = asyncio.Semaphore(CLIENTS)
 

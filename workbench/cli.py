@@ -90,7 +90,7 @@ def data_fsck(root: str = _ROOT):
     if report["corrupt"] or report["missing"] or report["bad_cards"]:
         raise typer.Exit(1)
 
-# %% ../nbs/99_cli.ipynb #41e635e4
+# %% ../nbs/99_cli.ipynb #ccef6b03
 @app.command()
 def serve(ref: str = typer.Argument(..., help="the model to serve: name, name@stage, name@version or name@alias"),
           host: str = typer.Option("127.0.0.1", help="address to listen on"),
@@ -112,4 +112,4 @@ def serve(ref: str = typer.Argument(..., help="the model to serve: name, name@st
         raise typer.Exit(1)
     typer.echo(f"serving {predictor.name} v{predictor.version} on http://{host}:{port} (docs at /docs)")
     uvicorn.run(create_app(predictor, max_batch_size, max_delay_ms, governance=Governance(store)), host=host, port=port,
-                log_level="warning")
+                log_level="warning", timeout_keep_alive=15)

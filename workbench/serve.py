@@ -26,7 +26,7 @@ from .registry import Registry
 
 # %% auto #0
 __all__ = ['InputError', 'Predictor', 'QueueTimeout', 'DynamicBatcher', 'PredictRequest', 'PredictResponse', 'input_key',
-           'create_app', 'BackgroundServer']
+           'create_app', 'BackgroundServer', 'wait_until_ready']
 
 # %% ../nbs/09_serve.ipynb #7718e9e4
 class InputError(ValueError):
@@ -257,11 +257,12 @@ def create_app(predictor: Predictor, max_batch_size: int = 32, max_delay_ms: flo
 
     return app
 
-# %% ../nbs/09_serve.ipynb #b8c1bfd3
+# %% ../nbs/09_serve.ipynb #03649cec
 class BackgroundServer:
     "Serve an ASGI app with uvicorn in a background thread; `start()` returns its base URL, `stop()` shuts it down."
     def __init__(self, app, host: str = "127.0.0.1", port: int = 0):
-        self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on"))
+        self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on",
+                                                    timeout_keep_alive=15))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def start(self, timeout: float = 20.0) -> str:
@@ -284,3 +285,19 @@ class BackgroundServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+def wait_until_ready(url: str, timeout: float = 60.0, process=None) -> None:
+    "Poll `url/ready` until it answers 200; fail at once if `process` (a `Popen`) exits, or after `timeout` seconds."
+    import httpx
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the server process exited with status {process.returncode} before it was ready")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{url} was not ready within {timeout} s")
+        time.sleep(0.1)
