@@ -26,8 +26,8 @@ from .governance import Governance, PermissionDenied
 from .registry import Registry
 
 # %% auto #0
-__all__ = ['InputError', 'Predictor', 'QueueTimeout', 'DynamicBatcher', 'Canary', 'PredictRequest', 'PredictResponse',
-           'input_key', 'create_app', 'BackgroundServer', 'wait_until_ready']
+__all__ = ['InputError', 'Predictor', 'QueueTimeout', 'DynamicBatcher', 'Fallback', 'fallback_tradeoff', 'Canary',
+           'PredictRequest', 'PredictResponse', 'input_key', 'create_app', 'BackgroundServer', 'wait_until_ready']
 
 # %% ../nbs/09_serve.ipynb #7718e9e4
 class InputError(ValueError):
@@ -78,7 +78,7 @@ class Predictor:
         "Validate, predict, and say which version answered."
         return {"outputs": self.predict(self.validate(inputs)).tolist(), "model": self.name, "version": self.version}
 
-# %% ../nbs/09_serve.ipynb #553335f1
+# %% ../nbs/09_serve.ipynb #d07a50a4
 class QueueTimeout(TimeoutError):
     "A request waited longer than the batcher's `queue_timeout_s`."
 
@@ -142,11 +142,56 @@ class DynamicBatcher:
                             future.set_exception(e)
                     continue
                 self.batch_sizes[len(batch)] += 1
-                for (x, future), rows in zip(group, out.split([len(x) for x, _ in group])):
+                sizes = [len(x) for x, _ in group]
+                parts = list(zip(*(o.split(sizes) for o in out))) if isinstance(out, tuple) else out.split(sizes)
+                for (x, future), rows in zip(group, parts):
                     if not future.done():
                         future.set_result(rows)
 
-# %% ../nbs/09_serve.ipynb #62aa6dfb
+# %% ../nbs/09_serve.ipynb #5a0a1c58
+class Fallback:
+    "Light model first; rows where its confidence is below `threshold` (or all rows, if it fails) go to the heavy model."
+    def __init__(self, light: Predictor, heavy: Predictor, threshold: float = 0.9):
+        if not 0 <= threshold <= 1:
+            raise ValueError(f"threshold is a probability in [0, 1], got {threshold}")
+        self.light, self.heavy, self.threshold = light, heavy, threshold
+        self.names = (f"{light.name}@{light.version}", f"{heavy.name}@{heavy.version}")
+        self.stats = Counter()
+
+    def __getattr__(self, attribute):          # name, version, record, ref, validate, reload: the light model's
+        return getattr(self.light, attribute)
+
+    def predict(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        "Class probabilities per row, and which model answered each row (0 light, 1 heavy)."
+        try:
+            probs = torch.softmax(self.light.predict(x), -1)
+            unsure = probs.max(-1).values < self.threshold
+        except Exception:
+            self.stats["light_errors"] += 1
+            probs, unsure = None, torch.ones(len(x), dtype=torch.bool)
+        if unsure.any():
+            heavy = torch.softmax(self.heavy.predict(x[unsure]), -1)
+            probs = heavy if probs is None else probs.index_put((unsure,), heavy)
+        self.stats["light"] += int((~unsure).sum())
+        self.stats["heavy"] += int(unsure.sum())
+        return probs, unsure.long()
+
+def fallback_tradeoff(light: Predictor, heavy: Predictor, x: torch.Tensor, y: torch.Tensor, thresholds: list[float],
+                      repeats: int = 5) -> list[dict]:
+    "For each threshold: accuracy, share of rows sent to the heavy model, and CPU milliseconds per row (best of `repeats`)."
+    rows = []
+    for threshold in thresholds:
+        fallback = Fallback(light, heavy, threshold)
+        seconds = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            probs, by = fallback.predict(x)
+            seconds.append(time.perf_counter() - start)
+        rows.append({"threshold": threshold, "accuracy": (probs.argmax(-1) == y).float().mean().item(),
+                     "heavy_share": by.float().mean().item(), "ms_per_row": min(seconds) / len(x) * 1000})
+    return rows
+
+# %% ../nbs/09_serve.ipynb #4f4ddac1
 class Canary:
     "A canary version with its traffic share and automatic-rollback rule; keeps its own outcome counts."
     def __init__(self, predictor: Predictor, weight: float = 0.1, max_error_rate: float = 0.2, min_requests: int = 20,
@@ -179,24 +224,25 @@ class Canary:
             governance.audit.append("serving", "canary_rollback", f"{p.name}@{p.version}", requests=self.requests,
                                     errors=self.errors, max_error_rate=self.max_error_rate)
 
-# %% ../nbs/09_serve.ipynb #2253f475
+# %% ../nbs/09_serve.ipynb #a0716cc4
 class PredictRequest(BaseModel):
     "A prediction request: `inputs` is a batch (a list of examples), each shaped as the model's input schema says."
     model_config = ConfigDict(extra="forbid")
     inputs: list
 
 class PredictResponse(BaseModel):
-    "The outputs for each example, the model and version that answered, and whether the cache did."
+    "The outputs for each example, the model and version that answered, whether the cache did, and (with a fallback) who answered each row."
     outputs: list
     model: str
     version: int
     cached: bool
+    answered_by: list[str] | None = None
 
 def input_key(x: torch.Tensor) -> str:
     "A cache key for an input batch: SHA-256 of its shape and bytes."
     return hashlib.sha256(str(tuple(x.shape)).encode() + x.numpy().tobytes()).hexdigest()
 
-def create_app(predictor: Predictor, max_batch_size: int = 32, max_delay_ms: float = 2.0, queue_timeout_s: float = 5.0,
+def create_app(predictor: Predictor | Fallback, max_batch_size: int = 32, max_delay_ms: float = 2.0, queue_timeout_s: float = 5.0,
                cache_size: int = 4096, max_body_bytes: int = 1_000_000, governance: Governance | None = None,
                canary: Canary | None = None) -> FastAPI:
     "The serving app for one predictor, optionally with a canary (see the table above)."
@@ -285,10 +331,14 @@ def create_app(predictor: Predictor, max_batch_size: int = 32, max_delay_ms: flo
                 raise HTTPException(503, str(e)) from None
             if version == predictor.version:
                 cache[(version, key)] = out
+        answered_by = None
+        if isinstance(out, tuple):                             # a Fallback: probabilities, and who answered each row
+            out, by = out
+            answered_by = [predictor.names[i] for i in by.tolist()]
         outputs = out.tolist()
         if governance is not None:
             await asyncio.to_thread(governance.log_prediction, x_caller, name, version, x.numpy(), outputs)
-        return {"outputs": outputs, "model": name, "version": version, "cached": cached}
+        return {"outputs": outputs, "model": name, "version": version, "cached": cached, "answered_by": answered_by}
 
     @app.get("/v1/models/{name}")
     async def metadata(name: str):
@@ -352,7 +402,7 @@ def create_app(predictor: Predictor, max_batch_size: int = 32, max_delay_ms: flo
 
     return app
 
-# %% ../nbs/09_serve.ipynb #090b99b9
+# %% ../nbs/09_serve.ipynb #c8d0836b
 class BackgroundServer:
     "Serve an ASGI app with uvicorn in a background thread; `start()` returns its base URL, `stop()` shuts it down."
     def __init__(self, app, host: str = "127.0.0.1", port: int = 0):
