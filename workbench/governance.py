@@ -149,7 +149,7 @@ attachments_table = sa.Table("gov_attachments", gov_metadata, sa.Column("name", 
 def _key_hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
-# %% ../nbs/08_governance.ipynb #7d0e366a
+# %% ../nbs/08_governance.ipynb #db09ade3
 class Governance:
     "Permissions, approvals, compliance checks and an audit trail around a `Registry`."
     def __init__(self, registry: Registry, audit: AuditLog | None = None, roles: dict[str, list[str]] | None = None,
@@ -180,7 +180,8 @@ class Governance:
             raise PermissionDenied("unknown caller: the credential matches no user")
         return dict(user)
 
-    def _authorize(self, credential: str, action: str, target: str) -> str:
+    def authorize(self, credential: str, action: str, target: str) -> str:
+        "The caller's user name if their roles grant `action`; otherwise the refusal is audited and `PermissionDenied` raised."
         user = self.identify(credential)
         granted = {a for role in user["roles"] for a in self.roles.get(role, [])}
         if action not in granted:
@@ -200,7 +201,7 @@ class Governance:
 
     def add_user(self, credential: str, name: str, roles: list[str]) -> str:
         "An admin adds a user with `roles`; returns the new user's API key (shown once)."
-        actor = self._authorize(credential, "admin", f"user {name}")
+        actor = self.authorize(credential, "admin", f"user {name}")
         unknown = set(roles) - set(self.roles)
         if unknown:
             raise ValueError(f"unknown roles {sorted(unknown)}; roles: {', '.join(self.roles)}")
@@ -246,11 +247,11 @@ class Governance:
             return [dict(r) for r in db.execute(sa.select(attachments_table).where(
                 attachments_table.c.name == name, attachments_table.c.version == version, attachments_table.c.kind == kind)).mappings()]
 
-# %% ../nbs/08_governance.ipynb #11159bba
+# %% ../nbs/08_governance.ipynb #d6377945
 @patch
 def register(self: Governance, credential: str, name: str, model, input_schema: dict, output_schema: dict, **kwargs) -> int:
     "Register a new version (permission `register`)."
-    actor = self._authorize(credential, "register", name)
+    actor = self.authorize(credential, "register", name)
     version = self.registry.register(name, model, input_schema, output_schema, **kwargs)
     self.audit.append(actor, "register", f"{name}@{version}", run_id=kwargs.get("run_id"),
                       hash=self.registry.resolve(f"{name}@{version}")["hash"])
@@ -259,7 +260,7 @@ def register(self: Governance, credential: str, name: str, model, input_schema: 
 @patch
 def attach(self: Governance, credential: str, name: str, version: int, kind: str, path: str | Path) -> str:
     "Attach an artifact (e.g. kind 'explanation') to a version, stored by content hash (permission `attach`)."
-    actor = self._authorize(credential, "attach", f"{name}@{version}")
+    actor = self.authorize(credential, "attach", f"{name}@{version}")
     self.registry.resolve(f"{name}@{version}")
     path = Path(path)
     digest = content_hash(path)
@@ -276,7 +277,7 @@ def attach(self: Governance, credential: str, name: str, version: int, kind: str
 @patch
 def request(self: Governance, credential: str, name: str, version: int, stage: str) -> int:
     "Ask for `name` v`version` to enter `stage` (permission `request`); the request's id."
-    actor = self._authorize(credential, "request", f"{name}@{version}")
+    actor = self.authorize(credential, "request", f"{name}@{version}")
     self.registry.resolve(f"{name}@{version}")
     with self.registry.engine.begin() as db:
         request_id = db.execute(requests_table.insert().values(
@@ -293,7 +294,7 @@ def approve(self: Governance, credential: str, request_id: int) -> None:
     if req is None:
         raise RegistryError(f"no promotion request {request_id}")
     target = f"{req['name']}@{req['version']}"
-    actor = self._authorize(credential, "approve", target)
+    actor = self.authorize(credential, "approve", target)
     if actor == req["requester"]:
         self.audit.append(actor, "approve", target, outcome="refused", reason="self-approval", request=request_id)
         raise PermissionDenied(f"{actor} requested this promotion and cannot approve it: another reviewer must")
@@ -307,7 +308,7 @@ def approve(self: Governance, credential: str, request_id: int) -> None:
 def promote(self: Governance, credential: str, name: str, version: int, stage: str) -> dict:
     "Move a version to `stage` (permission `promote`); stages in the policy's `approval_for` need an approved request and compliance."
     target = f"{name}@{version}"
-    actor = self._authorize(credential, "promote", target)
+    actor = self.authorize(credential, "promote", target)
     policy = self.policy(name)
     approved = None
     if stage in policy.approval_for:
@@ -336,12 +337,12 @@ def promote(self: Governance, credential: str, name: str, version: int, stage: s
 @patch
 def rollback(self: Governance, credential: str, name: str) -> dict:
     "Restore the previous production version (permission `rollback`)."
-    actor = self._authorize(credential, "rollback", name)
+    actor = self.authorize(credential, "rollback", name)
     changes = self.registry.rollback(name, note=f"rollback by {actor}")
     self.audit.append(actor, "rollback", name, restored=changes["restored"], archived=changes["archived"])
     return changes
 
-# %% ../nbs/08_governance.ipynb #54709775
+# %% ../nbs/08_governance.ipynb #85ca5d2a
 def inputs_hash(inputs: Any) -> str:
     "SHA-256 of a prediction's inputs: arrays and tensors by content, anything else by its canonical JSON."
     try:
@@ -357,7 +358,7 @@ def log_prediction(self: Governance, caller: str, model: str, version: int, inpu
 @patch
 def read_predictions(self: Governance, credential: str, model: str | None = None) -> list[dict]:
     "The prediction log's entries (of one model, or all), after verifying its chain (permission `read_predictions`)."
-    actor = self._authorize(credential, "read_predictions", model or "all models")
+    actor = self.authorize(credential, "read_predictions", model or "all models")
     self.predictions.verify()
     self.audit.append(actor, "read_predictions", model or "all models")
     return [e for e in self.predictions.entries() if model is None or e["target"].split("@")[0] == model]

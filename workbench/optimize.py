@@ -20,7 +20,7 @@ from .train import Callback
 # %% auto #0
 __all__ = ['quantize_int8', 'export_onnx', 'OnnxModule', 'optimized', 'model_bytes', 'Distill']
 
-# %% ../nbs/09a_optimize.ipynb #75775dc0
+# %% ../nbs/09a_optimize.ipynb #9c6a07f6
 def quantize_int8(model: nn.Module) -> nn.Module:
     "A copy of `model` with its `nn.Linear` layers dynamically quantized to INT8 (CPU inference)."
     return torch.ao.quantization.quantize_dynamic(model.cpu().eval(), {nn.Linear}, dtype=torch.qint8)
@@ -31,16 +31,18 @@ def export_onnx(model: nn.Module, example: torch.Tensor, path: str | Path) -> Pa
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     model = model.cpu().eval()
+    partial = path.with_name(path.name + ".partial")
     with contextlib.redirect_stdout(io.StringIO()):         # the exporter narrates its passes on stdout
-        torch.onnx.export(model, (example,), str(path), input_names=["inputs"], output_names=["outputs"],
+        torch.onnx.export(model, (example,), str(partial), input_names=["inputs"], output_names=["outputs"],
                           dynamic_shapes=({0: torch.export.Dim("batch")},), external_data=False, verbose=False)
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(str(partial), providers=["CPUExecutionProvider"])
     with torch.no_grad():
         expected = model(example).numpy()
     got = session.run(None, {"inputs": example.numpy()})[0]
     if not np.allclose(got, expected, atol=1e-4, rtol=1e-3):
         raise RuntimeError(f"the ONNX export of {type(model).__name__} disagrees with eager PyTorch by "
                            f"{np.abs(got - expected).max():.3g}")
+    partial.replace(path)                                   # only a checked export gets the real name
     return path
 
 class OnnxModule(nn.Module):
@@ -58,14 +60,14 @@ class OnnxModule(nn.Module):
         return torch.from_numpy(self.session.run(None, {"inputs": x.detach().cpu().numpy().astype(np.float32)})[0])
 
 def optimized(model: nn.Module, backend: str, example: torch.Tensor, folder: str | Path | None = None) -> nn.Module:
-    "`model` for serving with `backend`: 'torch' (as is), 'int8' (quantized) or 'onnx' (exported to `folder`, run by ORT)."
+    "`model` for serving with `backend`: 'torch' (as is), 'int8' (quantized) or 'onnx' (exported once to `folder`, run by ORT)."
     if backend == "torch":
         return model
     if backend == "int8":
         return quantize_int8(model)
-    if backend == "onnx":
-        folder = Path(folder or tempfile.mkdtemp(prefix="onnx-"))
-        return OnnxModule(export_onnx(model, example, folder / "model.onnx"))
+    if backend == "onnx":                                   # an export already checked into `folder` is reused
+        path = Path(folder or tempfile.mkdtemp(prefix="onnx-")) / "model.onnx"
+        return OnnxModule(path if path.exists() else export_onnx(model, example, path))
     raise ValueError(f"unknown backend {backend!r}; choose 'torch', 'int8' or 'onnx'")
 
 def model_bytes(model: nn.Module) -> int:

@@ -228,7 +228,7 @@ class Canary:
             governance.audit.append("serving", "canary_rollback", f"{p.name}@{p.version}", requests=self.requests,
                                     errors=self.errors, max_error_rate=self.max_error_rate)
 
-# %% ../nbs/09_serve.ipynb #a0716cc4
+# %% ../nbs/09_serve.ipynb #3d2874cb
 class PredictRequest(BaseModel):
     "A prediction request: `inputs` is a batch (a list of examples), each shaped as the model's input schema says."
     model_config = ConfigDict(extra="forbid")
@@ -357,7 +357,7 @@ def create_app(predictor: Predictor | Fallback, max_batch_size: int = 32, max_de
         if governance is None:
             raise HTTPException(403, "admin actions need a governance layer (create_app(..., governance=...))")
         try:
-            actor = governance._authorize(x_api_key or "", "promote", f"{name} (reload)")
+            actor = governance.authorize(x_api_key or "", "promote", f"{name} (reload)")
         except PermissionDenied as e:
             raise HTTPException(403, str(e)) from None
         before = predictor.version
@@ -382,7 +382,7 @@ def create_app(predictor: Predictor | Fallback, max_batch_size: int = 32, max_de
         if canary is None or governance is None:
             raise HTTPException(409, "this server runs no canary under governance")
         try:
-            actor = governance._authorize(x_api_key or "", "promote", f"{name} (canary weight)")
+            actor = governance.authorize(x_api_key or "", "promote", f"{name} (canary weight)")
         except PermissionDenied as e:
             raise HTTPException(403, str(e)) from None
         if not 0 <= weight <= 1:

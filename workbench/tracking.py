@@ -26,7 +26,7 @@ from .train import Callback
 # %% auto #0
 __all__ = ['metadata', 'runs_table', 'metrics_table', 'artifacts_table', 'TrackingError', 'json_config', 'finite_metric',
            'code_version', 'sql_engine', 'database_url', 'RunStore', 'Run', 'learner_config', 'TrackRun', 'runs',
-           'history', 'plot_runs', 'diff', 'entry_point', 'launch', 'reproduce']
+           'history', 'plot_runs', 'diff', 'entry_point', 'launch', 'final_metrics', 'reproduce']
 
 # %% ../nbs/05_tracking.ipynb #65add3fe
 class TrackingError(Exception):
@@ -440,7 +440,7 @@ def diff(store: RunStore, a: str, b: str) -> dict:
             out[section] = changed
     return out
 
-# %% ../nbs/05_tracking.ipynb #c7ac34ea
+# %% ../nbs/05_tracking.ipynb #acfbdd0f
 def entry_point(fn: Callable) -> str:
     "`module:qualified.name` of a function, how `launch` records it and `reproduce` finds it again."
     return f"{fn.__module__}:{fn.__qualname__}"
@@ -451,9 +451,10 @@ def launch(store: RunStore, fn: Callable, config: Any, seed: int, **run_kwargs) 
         fn(json_config(config), seed, run)
     return run.id
 
-def _final_metrics(store: RunStore, run_id: str) -> pd.Series:
+def final_metrics(store: RunStore, run_id: str) -> dict[str, float]:
+    "The last logged value of each metric of a run."
     curve = history(store, run_id)
-    return curve.ffill().iloc[-1] if not curve.empty else pd.Series(dtype=float)
+    return {} if curve.empty else {k: float(v) for k, v in curve.ffill().iloc[-1].items()}
 
 def reproduce(store: RunStore, run_id: str, fn: Callable | None = None) -> pd.DataFrame:
     "Re-run `run_id` from its entry point (or `fn`), config and seed; each metric's final value, original vs reproduced."
@@ -473,7 +474,8 @@ def reproduce(store: RunStore, run_id: str, fn: Callable | None = None) -> pd.Da
     new_id = launch(store, fn, record["config"], record["seed"], name=f"reproduce {record['name']}",
                     tags=[*(record["tags"] or []), f"reproduces:{run_id}"], datasets=record["datasets"],
                     project=record["project"], study=record["study"])
-    table = pd.DataFrame({"original": _final_metrics(store, run_id), "reproduced": _final_metrics(store, new_id)})
+    table = pd.DataFrame({"original": pd.Series(final_metrics(store, run_id), dtype=float),
+                          "reproduced": pd.Series(final_metrics(store, new_id), dtype=float)})
     table["equal"] = table.original == table.reproduced
     table.attrs["run_id"] = new_id
     return table
