@@ -1,6 +1,7 @@
 """The serving API as a real process on 127.0.0.1, started by `workbench serve`: readiness, load (thousands of
 requests from 64 concurrent clients: no errors, every response matched to its request, bounded memory growth)."""
 import asyncio
+import collections
 import os
 import signal
 import socket
@@ -11,6 +12,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
 
 from conftest import BIN
 from workbench.serve import wait_until_ready
@@ -27,6 +33,7 @@ registry.transition("echo", v, "staging"); registry.transition("echo", v, "produ
 '''
 
 REQUESTS, CLIENTS = 10_000, 64
+FUZZ_CASES = 100                                # per operation
 
 
 def free_port() -> int:
@@ -107,3 +114,29 @@ def test_load_many_concurrent_clients(server):
 async def _warm(url):
     async with httpx.AsyncClient(base_url=url) as client:
         await asyncio.gather(*(client.post("/v1/models/echo/predict", json={"inputs": [[0.5] * 8]}) for _ in range(200)))
+
+
+# Fuzzing from the API's own OpenAPI document: schemathesis generates valid and invalid requests for every operation
+# (a bounded number per operation) against the real server; no request may cause a server error (5xx). Its hypothesis
+# strategies are driven directly: its pytest plugin (`from_fixture`) breaks on pytest 9.
+def test_fuzz_from_openapi(server):
+    url, _ = server
+    schema = schemathesis.openapi.from_url(f"{url}/openapi.json")
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert {op.path for op in operations} >= {"/v1/models/{name}/predict", "/health", "/ready"}
+    statuses = collections.defaultdict(collections.Counter)
+    def cases(operation):
+        "Valid and invalid requests, to the served model's name and to random ones."
+        served = {"name": "echo"} if "{name}" in operation.path else None
+        return st.one_of(*(operation.as_strategy(mode, path_parameters=parameters)
+                           for mode in GenerationMode for parameters in (served, None)))
+
+    for operation in operations:
+        @given(case=cases(operation))
+        @settings(max_examples=FUZZ_CASES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        def no_server_error(case):
+            response = case.call_and_validate(base_url=url, checks=[not_a_server_error])
+            statuses[operation.path][response.status_code] += 1
+        no_server_error()
+    predict = statuses["/v1/models/{name}/predict"]
+    assert {404, 422} <= set(predict), statuses                # refused names and refused inputs: both paths reached

@@ -34,10 +34,11 @@ export WORKBENCH_HOME="$scratch/workspace" WORKBENCH_PROGRESS=0 MPLBACKEND=agg
 # Two workers share two cores: one math thread each. With the default (a thread per core in every worker) the
 # spinning OpenMP threads fight over the cores and the notebook tests took 7 minutes instead of under 2.
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+# Debian packages the tests need: chromium (docs-site browser tests), redis-server (the streaming broker)
+bash tools/apt.sh chromium redis-server || fail "3/4: could not install the Debian packages the tests need"
 echo "== 3/4 notebook tests (nbdev_test)"
 "$bin/nbdev_test" --n_workers 2 || fail "3/4 (nbdev_test): a notebook's tests failed, see above"
 
 echo "== 4/4 tests/ (pytest)"
-bash tools/apt.sh chromium || fail "4/4: could not install the Debian packages the tests need"
 "$bin/python" -m pytest tests -n 2 -q -p no:cacheprovider || fail "4/4 (pytest tests/): see above"
 echo "all checks passed"
