@@ -342,7 +342,7 @@ def rollback(self: Governance, credential: str, name: str) -> dict:
     self.audit.append(actor, "rollback", name, restored=changes["restored"], archived=changes["archived"])
     return changes
 
-# %% ../nbs/08_governance.ipynb #85ca5d2a
+# %% ../nbs/08_governance.ipynb #4a19119e
 def inputs_hash(inputs: Any) -> str:
     "SHA-256 of a prediction's inputs: arrays and tensors by content, anything else by its canonical JSON."
     try:
@@ -351,9 +351,11 @@ def inputs_hash(inputs: Any) -> str:
         return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
 
 @patch
-def log_prediction(self: Governance, caller: str, model: str, version: int, inputs: Any, output: Any) -> dict:
-    "Append one prediction to the prediction audit log."
-    return self.predictions.append(caller, "predict", f"{model}@{version}", inputs=inputs_hash(inputs), output=output)
+def log_prediction(self: Governance, caller: str, model: str, version: int, inputs: Any, output: Any,
+                   request_id: str | None = None) -> dict:
+    "Append one prediction to the prediction audit log (with the request's id, so labels that arrive later can join it)."
+    details = {"request_id": request_id} if request_id else {}
+    return self.predictions.append(caller, "predict", f"{model}@{version}", inputs=inputs_hash(inputs), output=output, **details)
 
 @patch
 def read_predictions(self: Governance, credential: str, model: str | None = None) -> list[dict]:
