@@ -2,6 +2,7 @@
 import html
 import re
 import shutil
+import socket
 import subprocess
 import tempfile
 from pathlib import Path
@@ -18,6 +19,13 @@ def run(cmd, cwd=ROOT, timeout=600, env=None, check=True) -> subprocess.Complete
     if check and result.returncode != 0:
         pytest.fail(f"{cmd} exited {result.returncode}\n--- stdout\n{result.stdout[-4000:]}\n--- stderr\n{result.stderr[-4000:]}")
     return result
+
+
+def free_port() -> int:
+    "A TCP port free on 127.0.0.1 right now."
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def copy_project(dest: Path) -> Path:

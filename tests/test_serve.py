@@ -4,7 +4,6 @@ import asyncio
 import collections
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
-from conftest import BIN
+from conftest import BIN, free_port
 from workbench.serve import wait_until_ready
 
 SETUP = '''
@@ -34,12 +33,6 @@ registry.transition("echo", v, "staging"); registry.transition("echo", v, "produ
 
 REQUESTS, CLIENTS = 10_000, 64
 FUZZ_CASES = 100                                # per operation
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rss_kb(pid: int) -> int:

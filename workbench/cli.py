@@ -90,7 +90,7 @@ def data_fsck(root: str = _ROOT):
     if report["corrupt"] or report["missing"] or report["bad_cards"]:
         raise typer.Exit(1)
 
-# %% ../nbs/99_cli.ipynb #ccef6b03
+# %% ../nbs/99_cli.ipynb #aae37b50
 @app.command()
 def serve(ref: str = typer.Argument(..., help="the model to serve: name, name@stage, name@version or name@alias"),
           host: str = typer.Option("127.0.0.1", help="address to listen on"),
@@ -98,12 +98,14 @@ def serve(ref: str = typer.Argument(..., help="the model to serve: name, name@st
           registry: str = typer.Option(None, "--registry", help="registry database URL or SQLite path (default: workspace)"),
           max_batch_size: int = typer.Option(32, help="most rows per model call"),
           max_delay_ms: float = typer.Option(2.0, help="longest wait for a batch to fill, after its first request"),
-          device: str = typer.Option("cpu", help="device to run the model on")):
+          device: str = typer.Option("cpu", help="device to run the model on"),
+          capture: str = typer.Option(None, help="append every served row's inputs and outputs to this event log (JSON lines), for monitoring")):
     "Serve a registered model over HTTP with dynamic batching, a cache and an audit log."
     import uvicorn
     from workbench.governance import Governance
     from workbench.registry import Registry, RegistryError
     from workbench.serve import Predictor, create_app
+    from workbench.stream import EventLog
     store = Registry(registry)
     try:
         predictor = Predictor(store, ref, device=device)
@@ -111,5 +113,6 @@ def serve(ref: str = typer.Argument(..., help="the model to serve: name, name@st
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(1)
     typer.echo(f"serving {predictor.name} v{predictor.version} on http://{host}:{port} (docs at /docs)")
-    uvicorn.run(create_app(predictor, max_batch_size, max_delay_ms, governance=Governance(store)), host=host, port=port,
-                log_level="warning", timeout_keep_alive=15)
+    log = EventLog(capture) if capture else None
+    uvicorn.run(create_app(predictor, max_batch_size, max_delay_ms, governance=Governance(store), capture=log), host=host,
+                port=port, log_level="warning", timeout_keep_alive=15)

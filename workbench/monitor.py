@@ -42,7 +42,7 @@ __all__ = ['DETECTORS', 'MonitorError', 'predictions_frame', 'join_labels', 'exp
 class MonitorError(ValueError):
     "Monitoring was given data it cannot judge (an empty window, a missing column, mismatched shapes); the message says which."
 
-# %% ../nbs/10_monitor.ipynb #ab3d3ce5
+# %% ../nbs/10_monitor.ipynb #8cb38429
 def _probabilities(outputs: np.ndarray) -> np.ndarray:
     "Rows that are already probability vectors stay; anything else (logits) goes through a softmax."
     if outputs.ndim == 2 and (outputs >= 0).all() and np.allclose(outputs.sum(1), 1, atol=1e-4):
@@ -54,11 +54,12 @@ def predictions_frame(entries: list[dict]) -> pd.DataFrame:
     "One row per predicted example from prediction-log entries: `id` (`request_id:row`), `time`, `model`, `version`, `probs`."
     rows = []
     for entry in entries:
-        if "request_id" not in entry:                 # logged without a request id: no label can ever join it
+        details = entry["details"]
+        if "request_id" not in details:               # logged without a request id: no label can ever join it
             continue
         model, version = entry["target"].rsplit("@", 1)
-        probs = _probabilities(np.asarray(entry["output"], dtype=np.float64))
-        rows += [(f"{entry['request_id']}:{i}", entry["time"], model, int(version), p) for i, p in enumerate(probs)]
+        probs = _probabilities(np.asarray(details["output"], dtype=np.float64))
+        rows += [(f"{details['request_id']}:{i}", entry["time"], model, int(version), p) for i, p in enumerate(probs)]
     frame = pd.DataFrame(rows, columns=["id", "time", "model", "version", "probs"])
     frame["time"] = pd.to_datetime(frame["time"], utc=True, format="ISO8601")
     return frame
@@ -74,7 +75,7 @@ def join_labels(predictions: pd.DataFrame, labels: list[dict] | pd.DataFrame) ->
     labels = labels.drop_duplicates("id", keep="last")
     return predictions.merge(labels[["id", "label"]], on="id", how="inner")
 
-# %% ../nbs/10_monitor.ipynb #b8260dc6
+# %% ../nbs/10_monitor.ipynb #4e0e8061
 def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = 10) -> float:
     "Average |accuracy − confidence| over equal-width confidence bins, weighted by the bins' sizes."
     confidence, correct = probs.max(1), probs.argmax(1) == labels
@@ -108,7 +109,7 @@ def window_metrics(joined: pd.DataFrame, every: str | int = "1h", by: str | None
         return pd.DataFrame(columns=["window", *([by] if by else []), "n", "accuracy", "f1", "auc", "ece"])
     if by is not None and by not in joined:
         raise MonitorError(f"no column {by!r} to slice by; columns: {', '.join(joined.columns)}")
-    joined = joined.sort_values("time").reset_index(drop=True)
+    joined = joined.sort_values("time", kind="stable").reset_index(drop=True)
     window = (joined.index // every) if isinstance(every, int) else joined["time"].dt.floor(every)
     keys = [window.rename("window")] + ([joined[by]] if by else [])
     rows = [{**dict(zip(["window", *([by] if by else [])], key if isinstance(key, tuple) else (key,))),
@@ -129,7 +130,7 @@ def reliability_plot(probs: np.ndarray, labels: np.ndarray, bins: int = 10, ax=N
     ax.legend(loc="upper left")
     return ax
 
-# %% ../nbs/10_monitor.ipynb #bb01210d
+# %% ../nbs/10_monitor.ipynb #73634c66
 def scrape(source: str) -> pd.DataFrame:
     "Prometheus text, or the URL of a `/metrics` endpoint, as a dataframe: `metric`, `sample`, one column per label, `value`."
     text = httpx.get(source, timeout=10).raise_for_status().text if source.startswith(("http://", "https://")) else source
@@ -158,7 +159,7 @@ def histogram_quantile(samples: pd.DataFrame, metric: str, q: float, **labels) -
     lower, below = (buckets.index[position - 1], buckets.iloc[position - 1]) if position else (0.0, 0.0)
     return float(lower + (upper - lower) * (rank - below) / (buckets.iloc[position] - below))
 
-# %% ../nbs/10_monitor.ipynb #2fd0b809
+# %% ../nbs/10_monitor.ipynb #869ed069
 @dataclass
 class _Numeric:
     sorted: np.ndarray
@@ -171,28 +172,39 @@ class _Categorical:
 
 def _numeric_values(series: pd.Series) -> tuple[np.ndarray, float]:
     "Sorted non-missing values as float64, and the share that was missing."
-    values = series.to_numpy(dtype=np.float64, na_value=np.nan)
-    present = values[~np.isnan(values)]
-    return np.sort(present), 1 - len(present) / len(values)
+    ordered = np.sort(series.to_numpy(dtype=np.float64, na_value=np.nan))   # NaNs sort last: cut them off, no copy
+    present = ordered[: np.searchsorted(ordered, np.nan)]
+    return present, 1 - len(present) / len(ordered)
 
 def _counts(series: pd.Series) -> tuple[pd.Series, float]:
     "Category counts (missing values counted as the category '(missing)'), and the share missing."
-    counts = series.astype("object").fillna("(missing)").astype(str).value_counts()
-    return counts, float(series.isna().mean())
+    counts = series.value_counts(dropna=False)
+    counts.index = ["(missing)" if pd.isna(v) else str(v) for v in counts.index]
+    counts = counts[counts > 0]                             # a categorical dtype lists its unused categories too
+    return counts.groupby(level=0).sum(), float(series.isna().mean())
 
 def _psi(reference: np.ndarray, current: np.ndarray, floor: float = 1e-4) -> float:
     "Population stability index of two count vectors over the same bins (empty bins floored at `floor`)."
     p, q = (np.maximum(c / c.sum(), floor) for c in (reference, current))
     return float(np.sum((q - p) * np.log(q / p)))
 
+def _ks_p_value(d: float, n: int) -> float:
+    "SciPy's asymptotic KS p-value (`kstwo`); where it is below 1e-6, Kolmogorov's limit, which agrees there and is 1000x faster."
+    limit = float(stats.kstwobign.sf(d * math.sqrt(n)))
+    return float(stats.kstwo.sf(d, n)) if limit > 1e-6 else limit
+
 def _numeric_drift(a: np.ndarray, b: np.ndarray) -> dict:
-    "KS test, Wasserstein-1 / σ and decile PSI of two sorted samples, from one pass over their union."
+    "KS test, Wasserstein-1 / σ and decile PSI of two sorted samples, from one merge of the two."
     n, m = len(a), len(b)
-    union = np.sort(np.concatenate([a, b]))
-    gap = np.abs(np.searchsorted(a, union, "right") / n - np.searchsorted(b, union, "right") / m)
-    d = float(gap.max())
-    p = float(stats.ks_2samp(a, b).pvalue if n * m <= 1_000_000 else stats.kstwo.sf(d, round(n * m / (n + m))))
-    wasserstein, sigma = float(np.sum(gap[:-1] * np.diff(union))), float(a.std())
+    z = np.concatenate([a, b])
+    order = np.argsort(z, kind="stable")                    # two sorted runs: timsort merges them in linear time
+    union, from_a = z[order], order < n
+    seen_a = np.cumsum(from_a)
+    gap = np.abs(seen_a / n - (np.arange(1, n + m + 1) - seen_a) / m)     # |F_a − F_b| after each point of the union
+    step = np.diff(union)
+    d = float(np.max(gap, where=np.append(step > 0, True), initial=0.0))   # at the last of equal values: right limits
+    p = float(stats.ks_2samp(a, b).pvalue) if n * m <= 1_000_000 else _ks_p_value(d, round(n * m / (n + m)))
+    wasserstein, sigma = float(np.sum(gap[:-1] * step)), float(a.std())      # (np.dot would call BLAS, whose threads fight ours)
     effect = wasserstein / sigma if sigma > 0 else (0.0 if wasserstein == 0 else math.inf)
     edges = np.unique(a[(np.arange(1, 10) * (n - 1)) // 10])
     bins = lambda s: np.diff(np.concatenate([[0], np.searchsorted(s, edges, "right"), [len(s)]]))
@@ -211,7 +223,7 @@ def _categorical_drift(reference: pd.Series, current: pd.Series) -> dict:
             "effect_size": float(jensenshannon(table[0] / table[0].sum(), table[1] / table[1].sum(), base=2)),
             "psi": _psi(table[0], table[1]), "note": f"unseen categories: {', '.join(unseen[:5])}" if unseen else ""}
 
-# %% ../nbs/10_monitor.ipynb #a5ccfb01
+# %% ../nbs/10_monitor.ipynb #bff8c8d8
 class DriftReference:
     "A reference window prepared for drift tests: numeric columns sorted, categorical ones counted (once, in parallel)."
     def __init__(self, data: pd.DataFrame, categorical: list[str] | None = None, columns: list[str] | None = None):
@@ -266,7 +278,7 @@ def _require(data: pd.DataFrame, columns: list[str], window: str) -> None:
     if missing:
         raise MonitorError(f"the {window} window lacks column(s) {', '.join(map(repr, missing))}")
 
-# %% ../nbs/10_monitor.ipynb #e7095534
+# %% ../nbs/10_monitor.ipynb #7134e3c1
 @dataclass
 class DriftReport:
     "Per-column drift results (`table`) and the dataset-level verdict; plots and HTML."
@@ -348,7 +360,7 @@ def drift_report(reference: pd.DataFrame, current: pd.DataFrame, categorical: li
     "Compare two windows in one call (`DriftReference(reference).compare(current)`); see `DriftReference.compare`."
     return DriftReference(reference, categorical).compare(current, **options)
 
-# %% ../nbs/10_monitor.ipynb #fce4b662
+# %% ../nbs/10_monitor.ipynb #4b901fcd
 def mmd_test(reference, current, permutations: int = 200, max_samples: int = 500, seed: int = 0) -> dict:
     "Two-sample MMD² test (Gaussian kernel, median bandwidth) with a permutation p-value, for rows of vectors."
     x, y = (torch.as_tensor(np.asarray(v), dtype=torch.float64).flatten(1) for v in (reference, current))
@@ -374,7 +386,7 @@ def mmd_test(reference, current, permutations: int = 200, max_samples: int = 500
     null = [mmd2(torch.randperm(len(z), generator=generator)) for _ in range(permutations)]
     return {"mmd2": observed, "p_value": (1 + sum(s >= observed for s in null)) / (1 + permutations)}
 
-# %% ../nbs/10_monitor.ipynb #5e37e840
+# %% ../nbs/10_monitor.ipynb #9b27a365
 DETECTORS = {"adwin": river_drift.ADWIN, "ddm": river_drift.binary.DDM}
 
 class ErrorStream:
@@ -400,7 +412,7 @@ def detection_delay(drifts: list[int], true_point: int) -> dict:
     after = [d for d in drifts if d >= true_point]
     return {"false_alarms": sum(d < true_point for d in drifts), "delay": after[0] - true_point if after else None}
 
-# %% ../nbs/10_monitor.ipynb #af453d9f
+# %% ../nbs/10_monitor.ipynb #bbc08e25
 @dataclass
 class Rule:
     "An alert rule: when `when(observation)` holds, alert and run `action`; then stay quiet for `cooldown` observations."
@@ -430,24 +442,29 @@ class Alerts:
         self.rules, self.governance, self._quiet = rules, governance, {r.name: 0 for r in rules}
 
     def evaluate(self, observation: dict) -> list[dict]:
-        "Check every rule against one observation; the alerts raised (each recorded, its action run)."
-        raised = []
+        "Check every rule against one observation; the alerts raised (each recorded; each action run once per observation)."
+        raised, done = [], {}
         for rule in self.rules:
             if self._quiet[rule.name] > 0:
                 self._quiet[rule.name] -= 1
                 continue
             if rule.when(observation):
-                raised.append(self._raise(rule, observation))
+                raised.append(self._raise(rule, observation, done))
                 self._quiet[rule.name] = rule.cooldown
         return raised
 
-    def _raise(self, rule: Rule, observation: dict) -> dict:
+    def _raise(self, rule: Rule, observation: dict, done: dict) -> dict:
+        "Record an alert and run its action, unless another alert of this observation already ran it (then share its result)."
         alert = {"id": uuid.uuid4().hex, "time": time.time(), "rule": rule.name, "action": rule.action,
                  "observation": json.loads(json.dumps(observation, default=str))}
-        try:
-            alert["result"], alert["outcome"] = json.loads(json.dumps(self.actions[rule.action](alert), default=str)), "ok"
-        except Exception as e:                              # monitoring goes on; the alert says what failed
-            alert["result"], alert["outcome"] = f"{type(e).__name__}: {e}", "action failed"
+        if rule.action in done:
+            alert["result"], alert["outcome"] = done[rule.action]["result"], f"shared with alert {done[rule.action]['id']}"
+        else:
+            try:
+                alert["result"], alert["outcome"] = json.loads(json.dumps(self.actions[rule.action](alert), default=str)), "ok"
+            except Exception as e:                          # monitoring goes on; the alert says what failed
+                alert["result"], alert["outcome"] = f"{type(e).__name__}: {e}", "action failed"
+            done[rule.action] = alert
         self.log.append([alert])
         if self.governance is not None:
             self.governance.audit.append("monitor", "alert", rule.name, outcome=alert["outcome"], response=rule.action,
