@@ -6,11 +6,8 @@ WORKSPACE ?= $(or $(WORKBENCH_HOME),workspace)
 WS := $(abspath $(WORKSPACE))
 
 .PHONY: run test venv docs bench lab
-run: venv  ## the main job: execute the tour notebook with papermill into the workspace
-	@mkdir -p $(WS)/notebooks
-	$(BIN)/papermill --cwd nbs/lessons -k workbench --log-level WARNING \
-	  nbs/lessons/00_tour.ipynb $(WS)/notebooks/00_tour.ipynb -p workspace $(WS)
-	@echo "executed notebook: $(WS)/notebooks/00_tour.ipynb"
+run: venv  ## the main job: the reference pipeline, ingest → … → serve → monitor → retrain, into the workspace
+	$(BIN)/workbench pipeline run pipelines/reference/pipeline.yaml --profile cpu-small --workspace $(WS)
 
 test: venv  ## every check, in order: export sync, clean notebooks, nbdev_test, pytest tests/
 	@bash tools/check.sh

@@ -7,7 +7,8 @@ import pytest
 
 from conftest import ROOT
 
-NOTEBOOKS = sorted(p for p in (ROOT / "nbs").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+NOTEBOOKS = sorted(p for folder in ("nbs", "pipelines") for p in (ROOT / folder).rglob("*.ipynb")
+                   if ".ipynb_checkpoints" not in p.parts)
 
 
 def code_cells(path: Path):
@@ -16,7 +17,7 @@ def code_cells(path: Path):
             yield index, "".join(cell["source"])
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: str(p.relative_to(ROOT / "nbs")))
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_imports_have_cells_of_their_own(path):
     "nbdev_proc_nbs executes import cells alone to render docs: a cell mixing imports and code breaks the docs."
     for index, source in code_cells(path):
@@ -27,7 +28,8 @@ def test_imports_have_cells_of_their_own(path):
         assert kinds != {True, False}, f"{path.name} cell {index} mixes imports with other code:\n{source[:300]}"
 
 
-@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if "lessons" in p.parts], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if "lessons" in p.parts or "pipelines" in p.parts],
+                         ids=lambda p: p.name)
 def test_lessons_have_one_parameters_cell_and_export_nothing(path):
     cells = json.loads(path.read_text())["cells"]
     tagged = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command's checks, in order; stops at the first failure and says which check failed.
 #   1. nbdev_export leaves workbench/ unchanged   (package and notebooks in sync)
-#   2. nbdev_clean leaves nbs/ unchanged          (notebooks committed clean)
+#   2. nbdev_clean leaves nbs/, pipelines/ unchanged (notebooks committed clean)
 #   3. nbdev_test passes                          (the unit tests in the notebooks, in parallel)
 #   4. pytest tests/ passes                       (cross-module, end-to-end, docs-site tests)
 # Checks 1 and 2 run on a scratch copy, so they never overwrite work in progress.
@@ -12,7 +12,7 @@ cd "$root"
 fail() { printf '\nFAILED check %s\n' "$*" >&2; exit 1; }
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
-cp -r nbs workbench settings.ini "$scratch/"
+cp -r nbs pipelines workbench settings.ini "$scratch/"
 [ -f pyproject.toml ] && cp pyproject.toml "$scratch/"
 find "$scratch" -name __pycache__ -prune -exec rm -rf {} +
 
@@ -24,10 +24,10 @@ notebook was not exported. Edit the notebook in nbs/, run .venv/bin/nbdev_export
 fi
 
 echo "== 2/4 notebooks committed clean (nbdev_clean)"
-(cd "$scratch" && "$bin/nbdev_clean") || fail "2/4: nbdev_clean itself failed"
-if ! diff -rq -x .ipynb_checkpoints nbs "$scratch/nbs"; then
+(cd "$scratch" && "$bin/nbdev_clean" && "$bin/nbdev_clean" --fname pipelines) || fail "2/4: nbdev_clean itself failed"
+if ! diff -rq -x .ipynb_checkpoints -x __pycache__ nbs "$scratch/nbs" || ! diff -rq -x __pycache__ pipelines "$scratch/pipelines"; then
   fail "2/4 (clean): nbdev_clean changes the notebooks listed above (execution counts or stray metadata).
-Run .venv/bin/nbdev_clean and commit."
+Run .venv/bin/nbdev_clean (and .venv/bin/nbdev_clean --fname pipelines) and commit."
 fi
 
 export WORKBENCH_HOME="$scratch/workspace" WORKBENCH_PROGRESS=0 MPLBACKEND=agg

@@ -133,7 +133,7 @@ def record_outputs(path: str, **outputs) -> dict:
         atomic_write(path, json.dumps(outputs, indent=1, default=str))
     return outputs
 
-# %% ../nbs/11_pipeline.ipynb #9518ebdf
+# %% ../nbs/11_pipeline.ipynb #051bf6da
 def _step_key(notebook: Path, parameters: dict, upstream_keys: dict[str, str], files: dict[str, Path]) -> str:
     payload = {"notebook": content_hash(notebook.read_bytes()), "parameters": parameters, "upstream": upstream_keys,
                "files": {name: content_hash(path) for name, path in files.items()}}
@@ -165,7 +165,7 @@ class _Run:
     def save(self) -> None:
         atomic_write(self.folder / "run.json", json.dumps(self.record, indent=1, default=str))
 
-# %% ../nbs/11_pipeline.ipynb #cd274e51
+# %% ../nbs/11_pipeline.ipynb #2de59271
 def run_pipeline(spec: str | Path, overrides: dict | None = None, profile: str | None = None,
                  workspace: str | Path | None = None, workers: int | None = None, run_id: str | None = None,
                  on_event: Callable[[str, str, dict], None] | None = None) -> dict:
@@ -178,7 +178,7 @@ def run_pipeline(spec: str | Path, overrides: dict | None = None, profile: str |
     folder = home / run_id
     folder.mkdir(parents=True, exist_ok=True)
     previous = json.loads((folder / "run.json").read_text()) if (folder / "run.json").exists() else {}
-    run = _Run(folder, {"pipeline": pipeline.name, "spec": str(Path(spec).resolve()), "run_id": run_id,
+    run = _Run(folder, {"pipeline": pipeline.name, "spec": str(Path(spec).resolve()), "run_id": run_id, "folder": str(folder),
                         "overrides": overrides or {}, "profile": profile, "status": "running", "started": _now(),
                         "attempts": previous.get("attempts", 0) + 1, "steps": {}})
     run.save()
@@ -191,12 +191,14 @@ def run_pipeline(spec: str | Path, overrides: dict | None = None, profile: str |
         parameters = {**resolved[name], **{p: outputs[ref.split(".")[0]][ref.split(".")[1]]
                                            for p, ref in step.inputs.items() if not ref.startswith("file:")},
                       **{p: str(pipeline.root / ref[5:]) for p, ref in step.inputs.items() if ref.startswith("file:")}}
+        if "workspace" in declared(notebook):              # steps that declare it work in the run's workspace
+            parameters.setdefault("workspace", str(ws.root))
         files = {p: pipeline.root / ref[5:] for p, ref in step.inputs.items() if ref.startswith("file:")}
         key = _step_key(notebook, parameters, {u: keys[u] for u in sorted(step.upstream())}, files)
         keys[name] = key
         cached = home / "cache" / f"{key}.json"
-        if cached.exists():
-            hit = json.loads(cached.read_text())
+        hit = json.loads(cached.read_text()) if cached.exists() else None
+        if hit is not None and set(step.outputs) <= set(hit["outputs"]):       # a cache entry without a newly declared output: run
             run.update(name, status="cached", key=key, parameters=parameters, outputs=hit["outputs"], seconds=0.0,
                        notebook=hit["notebook"])
             emit(name, "cached", hit)
@@ -208,8 +210,11 @@ def run_pipeline(spec: str | Path, overrides: dict | None = None, profile: str |
         start = time.perf_counter()
         try:
             papermill.execute_notebook(str(notebook), str(executed), parameters={**parameters, "step_outputs": str(outputs_file)},
-                                       kernel_name="python3", cwd=str(notebook.parent), progress_bar=False,
-                                       execution_timeout=step.timeout, extra_arguments=["--IPKernelApp.log_level=ERROR"])
+                                       kernel_name="python3", progress_bar=False, execution_timeout=step.timeout,
+                                       # the kernel's working directory, set per kernel: papermill's `cwd` changes the
+                                       # whole process's directory, which races when steps run in parallel threads
+                                       resources={"metadata": {"path": str(notebook.parent)}},
+                                       extra_arguments=["--IPKernelApp.log_level=ERROR"])
             recorded = json.loads(outputs_file.read_text()) if outputs_file.exists() else {}
             missing = sorted(set(step.outputs) - set(recorded))
             if missing:
@@ -235,7 +240,7 @@ def run_pipeline(spec: str | Path, overrides: dict | None = None, profile: str |
     _track(run.record, ws)
     if failed:
         raise PipelineError(f"pipeline {pipeline.name!r} run {run_id} failed: " + "; ".join(failed) +
-                            f" (executed notebooks in {folder}; continue with `workbench pipeline resume {run_id}`)")
+                            f"\nreport: {folder / 'report.html'}\ncontinue with: workbench pipeline resume {run_id}")
     return run.record
 
 def _schedule(pipeline: Pipeline, execute, outputs: dict, workers: int, run: _Run, emit) -> list[str]:
@@ -272,7 +277,7 @@ def resume(run_id: str, workspace: str | Path | None = None, on_event=None) -> d
     record = show(run_id, workspace)
     return run_pipeline(record["spec"], record["overrides"], record["profile"], workspace, run_id=run_id, on_event=on_event)
 
-# %% ../nbs/11_pipeline.ipynb #9fd18f29
+# %% ../nbs/11_pipeline.ipynb #728b9277
 def runs(workspace: str | Path | None = None) -> pd.DataFrame:
     "Every pipeline run in the workspace, newest first: pipeline, run id, status, start, seconds, steps."
     records = [json.loads(p.read_text()) for p in Workspace(workspace).path("pipelines").glob("*/*/run.json")]

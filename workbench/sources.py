@@ -17,7 +17,8 @@ from .data import DatasetCard, DataStore
 
 # %% auto #0
 __all__ = ['TRUE_WEIGHTS', 'SHAPES', 'DOCSTRING_MODULES', 'SOURCES', 'sklearn_table', 'digits', 'synthetic_tabular',
-           'drifting_stream', 'synthetic_images', 'synthetic_text', 'docstring_corpus', 'ingest_source']
+           'tabular_inputs', 'drifting_stream', 'synthetic_images', 'synthetic_text', 'docstring_corpus',
+           'ingest_source']
 
 # %% ../nbs/01c_sources.ipynb #9720ab3b
 def _sklearn_loaders() -> dict:
@@ -60,7 +61,13 @@ def synthetic_tabular(n: int = 1000, seed: int = 0, drift: float = 0.0, concept_
     df.attrs["ground_truth"] = {"weights": w, "drift": drift, "concept_drift": concept_drift}
     return df
 
-# %% ../nbs/01c_sources.ipynb #094a6de8
+# %% ../nbs/01c_sources.ipynb #c434f06d
+def tabular_inputs(table: pd.DataFrame) -> pd.DataFrame:
+    "The synthetic table's model inputs: standardized `age`, `income` (log) and `clicks`, and `enterprise` as 0.0/1.0."
+    return pd.DataFrame({"age": (table.age - 40) / 12, "income": (np.log(table.income) - 10.5) / 0.4,
+                         "clicks": (table.clicks - 3) / np.sqrt(3), "enterprise": (table.segment == "enterprise") * 1.0})
+
+# %% ../nbs/01c_sources.ipynb #cb10463a
 def drifting_stream(batches: int, batch_size: int = 500, drift_at: int | None = None, concept_at: int | None = None,
                     ramp: int = 1, drift: float = 1.0, concept_drift: float = 1.0, seed: int = 0) -> Iterator[pd.DataFrame]:
     "Batches of `synthetic_tabular` whose input drift and concept drift start at known batches and ramp up over `ramp` batches."
@@ -73,7 +80,7 @@ def drifting_stream(batches: int, batch_size: int = 500, drift_at: int | None = 
         batch.attrs["ground_truth"]["batch"] = i
         yield batch
 
-# %% ../nbs/01c_sources.ipynb #0e96fbbb
+# %% ../nbs/01c_sources.ipynb #56e23397
 SHAPES = ("square", "disc", "cross")
 
 def synthetic_images(n: int = 600, size: int = 16, seed: int = 0, noise: float = 0.1) -> dict[str, np.ndarray]:
@@ -95,7 +102,7 @@ def synthetic_images(n: int = 600, size: int = 16, seed: int = 0, noise: float =
         images[i] = mask + rng.normal(0, noise, (size, size))
     return {"x": images.clip(0, 1), "y": labels.astype(np.int64)}
 
-# %% ../nbs/01c_sources.ipynb #1a14a441
+# %% ../nbs/01c_sources.ipynb #de766a91
 _TOPICS = {
     "billing": ["my invoice shows a charge I do not recognise", "I was billed twice for the same order",
                 "the refund you promised never reached my card"],
@@ -155,7 +162,7 @@ def synthetic_text(n: int = 300, seed: int = 0, duplicates: float = 0.1) -> pd.D
     df.attrs["near_duplicates"] = sorted(pair for group in groups.values() for pair in combinations(sorted(group), 2))
     return df
 
-# %% ../nbs/01c_sources.ipynb #8511ec56
+# %% ../nbs/01c_sources.ipynb #8eac9284
 DOCSTRING_MODULES = ("json", "collections", "textwrap", "functools", "argparse", "pathlib", "re")
 
 def docstring_corpus(modules: tuple[str, ...] = DOCSTRING_MODULES) -> str:
@@ -170,7 +177,7 @@ def docstring_corpus(modules: tuple[str, ...] = DOCSTRING_MODULES) -> str:
                     docs.append(doc)
     return "\n\n".join(docs)
 
-# %% ../nbs/01c_sources.ipynb #ff34401f
+# %% ../nbs/01c_sources.ipynb #660c36ea
 SOURCES = {
     "digits": digits,
     "synthetic-tabular": synthetic_tabular,

@@ -1,0 +1,99 @@
+"""The README's first command, `make run`: the reference pipeline end to end through the CLI, on its small profile.
+Then: a second run is fully cached; a changed parameter re-runs only its step; a broken step fails with its name, cell
+and exception, its branch stops, and `resume` completes the run once it is fixed; bad specs are refused up front."""
+import json
+import shutil
+import time
+
+import nbformat
+import pytest
+import yaml
+
+from conftest import BIN, ROOT, run
+from workbench.governance import Governance
+from workbench.registry import Registry
+
+
+@pytest.fixture(scope="module")
+def first(tmp_path_factory):
+    "`make run` into a fresh workspace; its run record, wall time and output."
+    ws = tmp_path_factory.mktemp("pipeline") / "ws"
+    start = time.monotonic()
+    result = run(["make", "--no-print-directory", "run", f"WORKSPACE={ws}"], timeout=900)
+    seconds = time.monotonic() - start
+    report = result.stdout.strip().splitlines()[-1].removeprefix("report: ")
+    record = json.loads((ws / "pipelines" / "reference" / report.split("/")[-2] / "run.json").read_text())
+    return {"ws": ws, "record": record, "seconds": seconds, "stdout": result.stdout, "report": report}
+
+
+def cli(ws, *args, check=True):
+    return run([BIN / "workbench", "pipeline", *map(str, args), "--workspace", ws], timeout=900, check=check)
+
+
+def test_make_run_runs_the_reference_pipeline(first):
+    record = first["record"]
+    assert record["status"] == "succeeded"
+    assert {s["status"] for s in record["steps"].values()} == {"ok"}
+    steps = record["steps"]
+    assert steps["evaluate"]["outputs"]["accuracy"] > 0.65
+    assert steps["serve"]["outputs"]["requests_ok"] == 40
+    assert steps["monitor"]["outputs"]["dataset_drift"] is True and steps["monitor"]["outputs"]["alerts"] == ["dataset_drift"]
+    assert steps["register"]["outputs"]["model"] == "churn@1" and steps["retrain"]["outputs"]["model"] == "churn@2"
+    assert first["report"].endswith("report.html") and "✓ retrain" in first["stdout"]
+    html = open(first["report"]).read()
+    assert "retrain" in html and "data:image/png;base64," in html
+    assert first["seconds"] < 300, f"the main job took {first['seconds']:.0f} s (budget: 5 minutes on 2 cores)"
+    gov = Governance(Registry(first["ws"] / "registry" / "registry.db"))
+    assert gov.registry.resolve("churn@staging")["version"] == 2
+    assert {"register", "approve", "promote", "alert"} <= {e["action"] for e in gov.audit.entries()}
+    assert gov.audit.verify() > 0
+
+
+def test_second_run_is_cached_and_a_changed_parameter_reruns_only_its_step(first):
+    ws = first["ws"]
+    start = time.monotonic()
+    again = cli(ws, "run", ROOT / "pipelines/reference/pipeline.yaml", "--profile", "cpu-small")
+    cached_seconds = time.monotonic() - start
+    assert again.stdout.count("↺") == 9 and "▶" not in again.stdout
+    record = json.loads((ws / "pipelines/reference" / again.stdout.split(" run ")[1].split()[0] / "run.json").read_text())
+    assert record["seconds"] <= 0.05 * first["record"]["seconds"], (record["seconds"], first["record"]["seconds"])
+    print(f"first run {first['record']['seconds']:.1f} s; cached {record['seconds']:.2f} s (CLI wall {cached_seconds:.1f} s)")
+    changed = cli(ws, "run", ROOT / "pipelines/reference/pipeline.yaml", "--profile", "cpu-small", "-p", "requests=10")
+    assert [l.split()[1] for l in changed.stdout.splitlines() if l.startswith("✓")] == ["serve"]
+
+
+def test_a_broken_step_fails_by_name_and_resume_completes(first, tmp_path):
+    ws = first["ws"]
+    spec = tmp_path / "reference"
+    shutil.copytree(ROOT / "pipelines/reference", spec)
+    nb = nbformat.read(spec / "serve.ipynb", as_version=4)
+    nb.cells.insert(3, nbformat.v4.new_code_cell("raise RuntimeError('injected fault in serve')"))
+    nbformat.write(nb, spec / "serve.ipynb")
+    failed = cli(ws, "run", spec / "pipeline.yaml", "--profile", "cpu-small", "-p", "requests=8", check=False)
+    assert failed.returncode == 1
+    assert "step 'serve' failed in cell" in failed.stderr and "RuntimeError: injected fault in serve" in failed.stderr
+    run_id = failed.stderr.split("workbench pipeline resume ")[1].split()[0]
+    record = json.loads((ws / "pipelines/reference" / run_id / "run.json").read_text())
+    assert record["steps"]["serve"]["status"] == "failed" and record["steps"]["retrain"]["status"] in ("cached", "ok")
+    assert (ws / "pipelines/reference" / run_id / "serve.ipynb").is_file()     # the executed notebook is kept
+    shutil.copy(ROOT / "pipelines/reference/serve.ipynb", spec / "serve.ipynb")  # the fix
+    resumed = cli(ws, "resume", run_id)                     # (requests=8 never ran: serve must run, the rest is cached)
+    assert "✓ serve" in resumed.stdout and resumed.stdout.count("↺") == 8 and "succeeded" in resumed.stdout
+    listed = cli(ws, "list").stdout
+    assert run_id in listed and "succeeded" in cli(ws, "show", run_id).stdout
+
+
+@pytest.mark.parametrize("change, reason", [
+    (lambda s: s["steps"]["ingest"].update(after=["retrain"]), "the steps form a cycle"),
+    (lambda s: s["steps"]["clean"].update(notebook="missing.ipynb"), "does not exist"),
+    (lambda s: s["steps"]["train"].setdefault("parameters", {}).update(learning_rate=0.1), "declares no parameter 'learning_rate'"),
+    (lambda s: s["steps"]["serve"]["inputs"].update(model="register.weights"), "declares outputs ['model']"),
+])
+def test_bad_specs_are_refused_before_any_step_runs(first, tmp_path, change, reason):
+    spec = yaml.safe_load((ROOT / "pipelines/reference/pipeline.yaml").read_text())
+    change(spec)
+    shutil.copytree(ROOT / "pipelines/reference", tmp_path / "p")
+    (tmp_path / "p" / "pipeline.yaml").write_text(yaml.safe_dump(spec))
+    refused = cli(tmp_path / "ws", "run", tmp_path / "p" / "pipeline.yaml", check=False)
+    assert refused.returncode == 1 and reason in refused.stderr
+    assert not (tmp_path / "ws" / "pipelines").exists() or not any((tmp_path / "ws" / "pipelines").rglob("*.ipynb"))
