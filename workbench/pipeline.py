@@ -165,7 +165,7 @@ class _Run:
     def save(self) -> None:
         atomic_write(self.folder / "run.json", json.dumps(self.record, indent=1, default=str))
 
-# %% ../nbs/11_pipeline.ipynb #2de59271
+# %% ../nbs/11_pipeline.ipynb #0d67a496
 def run_pipeline(spec: str | Path, overrides: dict | None = None, profile: str | None = None,
                  workspace: str | Path | None = None, workers: int | None = None, run_id: str | None = None,
                  on_event: Callable[[str, str, dict], None] | None = None) -> dict:
@@ -214,7 +214,8 @@ def run_pipeline(spec: str | Path, overrides: dict | None = None, profile: str |
                                        # the kernel's working directory, set per kernel: papermill's `cwd` changes the
                                        # whole process's directory, which races when steps run in parallel threads
                                        resources={"metadata": {"path": str(notebook.parent)}},
-                                       extra_arguments=["--IPKernelApp.log_level=ERROR"])
+                                       # plots as in JupyterLab, whatever MPLBACKEND says (the report shows them)
+                                       extra_arguments=["--IPKernelApp.log_level=ERROR", "--IPKernelApp.matplotlib=inline"])
             recorded = json.loads(outputs_file.read_text()) if outputs_file.exists() else {}
             missing = sorted(set(step.outputs) - set(recorded))
             if missing:
