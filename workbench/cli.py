@@ -119,7 +119,7 @@ def serve(ref: str = typer.Argument(..., help="the model to serve: name, name@st
     uvicorn.run(create_app(predictor, max_batch_size, max_delay_ms, governance=Governance(store), capture=log), host=host,
                 port=port, log_level="warning", timeout_keep_alive=15)
 
-# %% ../nbs/99_cli.ipynb #49934ad8
+# %% ../nbs/99_cli.ipynb #3d1c0b97
 pipeline_app = typer.Typer(help="Notebook pipelines: run, resume, list, show.", no_args_is_help=True)
 app.add_typer(pipeline_app, name="pipeline")
 
@@ -154,10 +154,11 @@ def pipeline_run(spec: Path = typer.Argument(..., help="the pipeline's YAML spec
                  parameter: list[str] = typer.Option([], "-p", "--parameter", help="override a parameter: key=value"),
                  profile: str = typer.Option(None, help="a named parameter set of the spec"),
                  workers: int = typer.Option(None, help="steps run at once (default: the spec's)"),
+                 warm: bool = typer.Option(True, "--warm/--cold", help="start kernels ahead of use, or on demand"),
                  workspace: str = _WORKSPACE):
     "Run a pipeline: a line per step, then the report's path."
     from workbench.pipeline import run_pipeline
-    _finish(lambda: run_pipeline(spec, _overrides(parameter), profile, workspace, workers, on_event=_progress))
+    _finish(lambda: run_pipeline(spec, _overrides(parameter), profile, workspace, workers, on_event=_progress, warm=warm))
 
 @pipeline_app.command("resume")
 def pipeline_resume(run_id: str = typer.Argument(..., help="the failed run's id"), workspace: str = _WORKSPACE):
