@@ -1,6 +1,8 @@
 "Shared helpers for the cross-module tests: the project root, its venv, and headless Chromium."
+import contextlib
 import html
 import re
+import signal
 import shutil
 import socket
 import subprocess
@@ -26,6 +28,25 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def workbench_serve(ref: str, registry: Path, env: dict, *options: str):
+    "`workbench serve REF` as a real process on a free loopback port: yields (url, process); stopped by SIGTERM."
+    from workbench.serve import wait_until_ready
+    port = free_port()
+    proc = subprocess.Popen([BIN / "workbench", "serve", ref, "--registry", str(registry), "--port", str(port), *options],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_ready(url, 60, proc)
+        yield url, proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def copy_project(dest: Path) -> Path:

@@ -2,7 +2,6 @@
 joined with late labels gives the quality a direct computation gives, and the inputs the server captured show the
 drift that was injected into the second half of the traffic (and only there)."""
 import os
-import signal
 import subprocess
 import sys
 
@@ -12,11 +11,10 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import BIN, free_port
+from conftest import workbench_serve
 from workbench.governance import Governance
 from workbench.monitor import DriftReference, histogram_quantile, join_labels, predictions_frame, quality, scrape
 from workbench.registry import Registry
-from workbench.serve import wait_until_ready
 from workbench.stream import EventLog
 
 SETUP = '''
@@ -42,25 +40,15 @@ def served(tmp_path_factory):
     registry = tmp / "registry.db"
     key = subprocess.run([sys.executable, "-c", SETUP, str(registry)], check=True, env=env, timeout=120,
                          capture_output=True, text=True).stdout.strip()
-    port = free_port()
-    proc = subprocess.Popen([BIN / "workbench", "serve", "scorer@1", "--registry", str(registry), "--port", str(port),
-                             "--capture", str(tmp / "captured.jsonl")], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    wait_until_ready(url, 60, proc)
     rng = np.random.default_rng(0)
     batches = [rng.normal(0, 1, (ROWS, 3)) + [0, 0, 1.5 * (i >= REQUESTS // 2)] for i in range(REQUESTS)]   # x2 shifts
-    with httpx.Client(base_url=url, timeout=30) as client:
+    with workbench_serve("scorer@1", registry, env, "--capture", str(tmp / "captured.jsonl")) as (url, _), \
+            httpx.Client(base_url=url, timeout=30) as client:
         replies = [client.post("/v1/models/scorer/predict", json={"inputs": b.tolist()}).raise_for_status().json()
                    for b in batches]
         client.post("/v1/models/scorer/predict", json={"inputs": [[1, 2]]})          # one invalid request
         metrics = scrape(f"{url}/metrics")
-    yield {"tmp": tmp, "registry": registry, "key": key, "batches": batches, "replies": replies, "metrics": metrics}
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    return {"tmp": tmp, "registry": registry, "key": key, "batches": batches, "replies": replies, "metrics": metrics}
 
 
 def test_prometheus_metrics_count_the_traffic(served):

@@ -3,7 +3,6 @@ requests from 64 concurrent clients: no errors, every response matched to its re
 import asyncio
 import collections
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -17,8 +16,7 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
-from conftest import BIN, free_port
-from workbench.serve import wait_until_ready
+from conftest import workbench_serve
 
 SETUP = '''
 import sys, torch
@@ -44,18 +42,8 @@ def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("serve")
     env = {**os.environ, "WORKBENCH_HOME": str(tmp / "ws"), "WORKBENCH_PROGRESS": "0", "OMP_NUM_THREADS": "1"}
     subprocess.run([sys.executable, "-c", SETUP, str(tmp / "registry.db")], check=True, env=env, timeout=120)
-    port = free_port()
-    proc = subprocess.Popen([BIN / "workbench", "serve", "echo@production", "--registry", str(tmp / "registry.db"),
-                             "--port", str(port), "--max-delay-ms", "2"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    wait_until_ready(url, 60, proc)
-    yield url, proc
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    with workbench_serve("echo@production", tmp / "registry.db", env, "--max-delay-ms", "2") as (url, proc):
+        yield url, proc
 
 
 def test_metadata_and_a_prediction(server):

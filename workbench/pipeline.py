@@ -32,7 +32,7 @@ from .core import Workspace, atomic_write, content_hash
 
 # %% auto #0
 __all__ = ['RESERVED', 'KERNEL_ARGUMENTS', 'PipelineError', 'Step', 'Pipeline', 'load_pipeline', 'declared', 'plan',
-           'record_outputs', 'KernelPool', 'run_pipeline', 'resume', 'runs', 'show', 'write_report']
+           'record_outputs', 'KernelPool', 'run_pipeline', 'resume', 'pipeline_action', 'runs', 'show', 'write_report']
 
 # %% ../nbs/11_pipeline.ipynb #216cbe5d
 class PipelineError(ValueError):
@@ -332,7 +332,16 @@ def resume(run_id: str, workspace: str | Path | None = None, on_event=None) -> d
     record = show(run_id, workspace)
     return run_pipeline(record["spec"], record["overrides"], record["profile"], workspace, run_id=run_id, on_event=on_event)
 
-# %% ../nbs/11_pipeline.ipynb #02b3fd40
+# %% ../nbs/11_pipeline.ipynb #6923cd95
+def pipeline_action(spec: str | Path, overrides: dict | None = None, profile: str | None = None,
+                    workspace: str | Path | None = None) -> Callable[[dict], dict]:
+    "An action for `Alerts`: run the pipeline `spec` for an alert; the result is the run's id and status."
+    def action(alert: dict) -> dict:
+        record = run_pipeline(spec, overrides, profile, workspace)
+        return {"pipeline": record["pipeline"], "run_id": record["run_id"], "status": record["status"]}
+    return action
+
+# %% ../nbs/11_pipeline.ipynb #27849f32
 def runs(workspace: str | Path | None = None) -> pd.DataFrame:
     "Every pipeline run in the workspace, newest first: pipeline, run id, status, start, seconds, steps."
     records = [json.loads(p.read_text()) for p in Workspace(workspace).path("pipelines").glob("*/*/run.json")]
