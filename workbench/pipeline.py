@@ -137,7 +137,7 @@ def record_outputs(path: str, **outputs) -> dict:
         atomic_write(path, json.dumps(outputs, indent=1, default=str))
     return outputs
 
-# %% ../nbs/11_pipeline.ipynb #051bf6da
+# %% ../nbs/11_pipeline.ipynb #aa098de3
 def _step_key(notebook: Path, parameters: dict, upstream_keys: dict[str, str], files: dict[str, Path]) -> str:
     payload = {"notebook": content_hash(notebook.read_bytes()), "parameters": parameters, "upstream": upstream_keys,
                "files": {name: content_hash(path) for name, path in files.items()}}
@@ -160,13 +160,18 @@ def _now() -> str:
 class _Run:
     "The state of one run, written to `run.json` after every change."
     def __init__(self, folder: Path, record: dict):
-        self.folder, self.record = folder, record
+        self.folder, self.record, self._lock = folder, record, threading.Lock()
 
     def update(self, step: str, **values) -> None:
-        self.record["steps"].setdefault(step, {}).update(values)
-        self.save()
+        with self._lock:                                    # steps finish on several threads
+            self.record["steps"].setdefault(step, {}).update(values)
+            self._write()
 
     def save(self) -> None:
+        with self._lock:
+            self._write()
+
+    def _write(self) -> None:
         atomic_write(self.folder / "run.json", json.dumps(self.record, indent=1, default=str))
 
 # %% ../nbs/11_pipeline.ipynb #a782437a
@@ -210,7 +215,7 @@ class KernelPool:
             self.release(future.result(120))
         self._loop.call_soon_threadsafe(self._loop.stop)
 
-# %% ../nbs/11_pipeline.ipynb #db720e02
+# %% ../nbs/11_pipeline.ipynb #86e1158c
 def run_pipeline(spec: str | Path, overrides: dict | None = None, profile: str | None = None,
                  workspace: str | Path | None = None, workers: int | None = None, run_id: str | None = None,
                  on_event: Callable[[str, str, dict], None] | None = None, warm: bool = True) -> dict:
@@ -253,9 +258,9 @@ def run_pipeline(spec: str | Path, overrides: dict | None = None, profile: str |
         emit(name, "running", {})
         executed, outputs_file = folder / f"{name}.ipynb", folder / f"{name}.outputs.json"
         outputs_file.unlink(missing_ok=True)
-        start = time.perf_counter()
-        km = pool.take(str(notebook.parent)) if pool else None
+        start, km = time.perf_counter(), None
         try:
+            km = pool.take(str(notebook.parent)) if pool else None
             papermill.execute_notebook(str(notebook), str(executed), progress_bar=False, execution_timeout=step.timeout,
                                        parameters={**parameters, **({"step_outputs": str(outputs_file)} if "step_outputs" in names else {})},
                                        kernel_name="python3", km=km, extra_arguments=KERNEL_ARGUMENTS,
