@@ -149,7 +149,7 @@ def run() -> list[dict]:
             buffer = io.BytesIO()
             np.save(buffer, image.numpy())
             bodies["npy"].append(buffer.getvalue())
-        routes = {"json": ("/v1/models/cnn/predict", "application/json"), "npy": ("/v1/models/cnn/predict.npy", "application/x-npy")}
+        routes = {"json": ("/v1/models/cnn/predict", "application/json"), "npy": ("/v1/models/cnn/predict.npy", "application/octet-stream")}
         with Server(db, "cnn@1", max_batch_size=1, max_delay_ms=0.0) as server, httpx.Client(base_url=server.url) as client:
             def sender(kind):
                 turn = iter(range(10**9))

@@ -305,7 +305,7 @@ class ServiceMetrics:
         "The metrics in Prometheus' text format."
         return generate_latest(self.registry)
 
-# %% ../nbs/09_serve.ipynb #882d519e
+# %% ../nbs/09_serve.ipynb #9ec19eeb
 class PredictRequest(BaseModel):
     "A prediction request: `inputs` is a batch (a list of examples), each shaped as the model's input schema says."
     model_config = ConfigDict(extra="forbid")
@@ -446,7 +446,7 @@ def create_app(predictor: Predictor | Fallback, max_batch_size: int = 32, max_de
         return await respond(name, body.inputs, x_caller)
 
     @app.post("/v1/models/{name}/predict.npy", response_model=PredictResponse, openapi_extra={"requestBody": {
-        "required": True, "content": {"application/x-npy": {"schema": {"type": "string", "format": "binary"}}}}})
+        "required": True, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
     async def predict_npy(name: str, request: Request, x_caller: str = Header("anonymous")):
         "Predict for a batch sent as a NumPy `.npy` file (`numpy.save`): large inputs without JSON's parsing cost."
         served(name)
