@@ -157,7 +157,7 @@ def get_device(device: str = "auto") -> "torch.device":
         raise DeviceError(f"device {device!r} is not available here; available: {', '.join(present)}")
     return torch.device(name)
 
-# %% ../nbs/00_core.ipynb #d0235f47
+# %% ../nbs/00_core.ipynb #91317b14
 WORKSPACE_LAYOUT = {
     "data": "raw object store (content-addressed) and dataset versions with their cards",
     "features": "feature views: offline Parquet files and the online SQLite store",
@@ -166,7 +166,7 @@ WORKSPACE_LAYOUT = {
     "audit": "the tamper-evident audit trail and prediction logs",
     "monitor": "metric windows, drift reports and alerts",
     "pipelines": "pipeline runs: executed notebooks and step outputs",
-    "notebooks": "notebooks executed by `make run` and the lessons",
+    "notebooks": "lessons and other notebooks executed with papermill",
     "benchmarks": "benchmark results (JSON)",
     "tmp": "scratch space; safe to delete",
 }
