@@ -266,7 +266,7 @@ class Canary:
             governance.audit.append("serving", "canary_rollback", f"{p.name}@{p.version}", requests=self.requests,
                                     errors=self.errors, max_error_rate=self.max_error_rate)
 
-# %% ../nbs/09_serve.ipynb #5b0a2d91
+# %% ../nbs/09_serve.ipynb #7c80447e
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 class ServiceMetrics:
@@ -281,6 +281,7 @@ class ServiceMetrics:
                                     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512), registry=r)
         self.cache = PromCounter("workbench_cache_lookups", "Cache lookups by result", ["model", "result"], registry=r)
         self.hit_rate = Gauge("workbench_cache_hit_rate", "Share of cache lookups that hit, since start", ["model"], registry=r)
+        self._lookups = defaultdict(Counter)                # per model: hits and misses, for the rate
 
     def record(self, model: str, version: int, outcome: str, seconds: float | None = None) -> None:
         "Count one request's outcome; answered requests also add their latency."
@@ -290,9 +291,11 @@ class ServiceMetrics:
 
     def lookup(self, model: str, hit: bool) -> None:
         "Count one cache lookup and update the hit rate."
-        self.cache.labels(model, "hit" if hit else "miss").inc()
-        hits, misses = (self.cache.labels(model, r)._value.get() for r in ("hit", "miss"))
-        self.hit_rate.labels(model).set(hits / (hits + misses))
+        result = "hit" if hit else "miss"
+        self.cache.labels(model, result).inc()
+        counts = self._lookups[model]
+        counts[result] += 1
+        self.hit_rate.labels(model).set(counts["hit"] / counts.total())
 
     def observed(self, predictor) -> Callable[[torch.Tensor], Any]:
         "The predictor's `predict`, recording each call's batch size."

@@ -123,7 +123,7 @@ def consume(source, sink, predictor, group: str = "scorer", batch_size: int = 32
         done, batches = done + len(events), batches + 1
     return done
 
-# %% ../nbs/09c_stream.ipynb #f46bdc99
+# %% ../nbs/09c_stream.ipynb #9881758e
 class RedisLog:
     "The `EventLog` interface on a Redis stream; consumer groups remember what each consumer was given and acknowledged."
     def __init__(self, url: str, stream: str, consumer: str = "consumer-0", claim_idle_ms: int = 30_000):
@@ -147,13 +147,17 @@ class RedisLog:
     def fetch(self, group: str, max_events: int = 100) -> tuple[list[dict], list[str]]:
         "This consumer's unacknowledged entries, else ones idle too long at another consumer, else new ones; and their ids."
         self._ensure(group)
-        entries = self._pending(group, max_events)
-        if not entries:
-            entries = self.client.xautoclaim(self.stream, group, self.consumer, self.claim_idle_ms, count=max_events)[1]
-        if not entries:
-            entries = self._pending(group, max_events, new=True)
-        entries = [(id, fields) for id, fields in entries if fields]        # an entry deleted while pending has no fields
-        return [json.loads(fields["event"]) for _, fields in entries], [id for id, _ in entries]
+        for source in (lambda: self._pending(group, max_events),
+                       lambda: self.client.xautoclaim(self.stream, group, self.consumer, self.claim_idle_ms, count=max_events)[1],
+                       lambda: self._pending(group, max_events, new=True)):
+            entries = source()
+            gone = [id for id, fields in entries if not fields]     # deleted while pending: nothing left to process
+            if gone:
+                self.client.xack(self.stream, group, *gone)
+            entries = [(id, fields) for id, fields in entries if fields]
+            if entries:
+                return [json.loads(fields["event"]) for _, fields in entries], [id for id, _ in entries]
+        return [], []
 
     def commit(self, group: str, ids: list[str]) -> None:
         "Acknowledge fetched entries: the group will not hand them out again."
