@@ -34,7 +34,7 @@ def test_sigkill_mid_ingest_leaves_no_partial_object_or_card(tmp_path):
     writer = subprocess.Popen([sys.executable, "-c", WRITER, str(root), str(files)], env={**os.environ, "WORKBENCH_PROGRESS": "0"})
     objects = root / "objects"
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not (objects.exists() and any(objects.rglob("*"))):
+    while time.monotonic() < deadline and not any(p.is_file() for p in objects.rglob("*")):   # a stored object, not just its folder
         time.sleep(0.01)
     writer.send_signal(signal.SIGKILL)
     assert writer.wait() == -signal.SIGKILL

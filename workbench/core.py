@@ -13,8 +13,10 @@ import io
 import os
 import platform
 import random
+import sqlite3
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -25,7 +27,8 @@ from tqdm.auto import tqdm
 
 # %% auto #0
 __all__ = ['WORKSPACE_LAYOUT', 'ConfigError', 'parse_override', 'Config', 'seed_everything', 'DeviceError', 'available_devices',
-           'get_device', 'Workspace', 'progress', 'content_hash', 'atomic_open', 'atomic_write', 'environment_info']
+           'get_device', 'Workspace', 'progress', 'content_hash', 'atomic_open', 'atomic_write', 'enable_wal',
+           'environment_info']
 
 # %% ../nbs/00_core.ipynb #853dbccd
 class ConfigError(ValueError):
@@ -304,6 +307,18 @@ def atomic_write(path: str | Path, data: bytes | str, encoding: str = "utf-8") -
     with atomic_open(path, "wb") as f:
         f.write(data)
     return Path(path)
+
+# %% ../nbs/00_core.ipynb #eeabf975
+def enable_wal(con: sqlite3.Connection, timeout: float = 30.0) -> str:
+    "Switch the database behind `con` to WAL mode, retrying while another connection holds the lock; return the mode."
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return con.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
 
 # %% ../nbs/00_core.ipynb #9742b3b9
 def _stack_packages() -> list[str]:

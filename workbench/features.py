@@ -21,7 +21,7 @@ from fastcore.basics import patch
 from fsspec.implementations.local import LocalFileSystem
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from .core import Workspace, atomic_write
+from .core import Workspace, atomic_write, enable_wal
 from .data import (TRANSFORMATIONS, DataError, DataStore, DatasetCard, SchemaError, Transformation,
                             check_name, code_version)
 
@@ -267,7 +267,7 @@ def _online(self: FeatureStore) -> sqlite3.Connection:
     con = getattr(self._local, "con", None)
     if con is None:
         con = sqlite3.connect(self.root / "online.sqlite", timeout=30, isolation_level=None)
-        con.execute("PRAGMA journal_mode=WAL")
+        enable_wal(con)
         con.execute("PRAGMA synchronous=NORMAL")
         con.execute("CREATE TABLE IF NOT EXISTS watermarks (view TEXT PRIMARY KEY, until TEXT)")
         self._local.con, self._local.statements = con, {}

@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable
 import pandas as pd
 import sqlalchemy as sa
 
-from .core import Workspace, content_hash, environment_info
+from .core import Workspace, content_hash, enable_wal, environment_info
 from .train import Callback
 
 # %% auto #0
@@ -109,8 +109,8 @@ def sql_engine(url: str, immediate: bool = False) -> sa.engine.Engine:
     def _pragmas(connection, _record):
         if immediate:
             connection.isolation_level = None          # let the "begin" hook below emit BEGIN itself
+        enable_wal(connection)
         cursor = connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
