@@ -38,6 +38,7 @@ def main(version: bool = typer.Option(False, "--version", callback=_show_version
 @app.command()
 def info(as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table.")):
     "Versions of the stack, the device and the workspace path."
+    import torch  # noqa: F401 (environment_info reads the device from torch once it is loaded)
     details = environment_info()
     if as_json:
         typer.echo(json.dumps(details, indent=2))

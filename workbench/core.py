@@ -332,8 +332,9 @@ def _stack_packages() -> list[str]:
 
 # %% ../nbs/00_core.ipynb #f69f32ed
 def environment_info() -> dict[str, Any]:
-    "Python, platform, device and the versions of the installed stack, as a plain dictionary."
-    import torch
+    """Python, platform, device and the versions of the installed stack, as a plain dictionary. The device fields come
+    from torch when this process has imported it; a process that never did computes on no device (they are empty)."""
+    torch = sys.modules.get("torch")
     versions = {}
     for name in _stack_packages():
         try:
@@ -343,9 +344,9 @@ def environment_info() -> dict[str, Any]:
     return {
         "python": sys.version.split()[0],
         "platform": platform.platform(),
-        "device": str(get_device("auto")),
-        "cuda": torch.version.cuda if torch.cuda.is_available() else None,
-        "gpus": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
+        "device": str(get_device("auto")) if torch else None,
+        "cuda": torch.version.cuda if torch and torch.cuda.is_available() else None,
+        "gpus": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if torch else [],
         "workspace": str(Workspace().root),
         "packages": versions,
     }

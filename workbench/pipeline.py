@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import graphlib
 import hashlib
+import importlib.metadata
 import json
+import os
 import threading
 import time
 import uuid
@@ -20,12 +23,8 @@ from html import escape
 from pathlib import Path
 from typing import Any, Callable
 
-import nbformat
-import papermill
 import pandas as pd
 import yaml
-from jupyter_client.manager import AsyncKernelManager
-from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .core import Workspace, atomic_write, content_hash
@@ -76,9 +75,21 @@ def load_pipeline(path: str | Path) -> Pipeline:
     except (yaml.YAMLError, ValidationError, TypeError) as e:
         raise PipelineError(f"{path}: not a valid pipeline spec: {e}") from None
 
+def _cache_home() -> Path:
+    "The user's cache folder for the workbench (`$XDG_CACHE_HOME/workbench`, by default `~/.cache/workbench`)."
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "workbench"
+
 def declared(notebook: Path) -> set[str]:
-    "The parameters a notebook declares in its `parameters` cell."
-    return set(papermill.inspect_notebook(str(notebook)))
+    "The parameters a notebook declares in its `parameters` cell (papermill's reading, remembered per notebook content)."
+    key = content_hash(json.dumps([importlib.metadata.version("papermill"), content_hash(Path(notebook).read_bytes())]).encode())
+    memo = _cache_home() / "notebook-parameters" / f"{key}.json"
+    with contextlib.suppress(OSError, ValueError):
+        return set(json.loads(memo.read_text()))
+    import papermill
+    names = sorted(papermill.inspect_notebook(str(notebook)))
+    with contextlib.suppress(OSError):                  # a read-only cache folder only costs the next check a second
+        atomic_write(memo, json.dumps(names))
+    return set(names)
 
 def plan(pipeline: Pipeline, overrides: dict | None = None, profile: str | None = None) -> dict[str, dict]:
     "Each step's resolved parameters, in dependency order; a `PipelineError` for anything that would fail later."
@@ -145,7 +156,9 @@ def _step_key(notebook: Path, parameters: dict, upstream_keys: dict[str, str], f
 
 def _failure(name: str, error: Exception, timeout: float | None) -> str:
     "One line that says which step failed, where and why."
-    if isinstance(error, papermill.PapermillExecutionError):
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+    from papermill import PapermillExecutionError
+    if isinstance(error, PapermillExecutionError):
         line = next((l for l in error.source.splitlines() if l.strip()), "")
         return f"step {name!r} failed in cell [{error.exec_count}] ({line[:60]}): {error.ename}: {error.evalue}"
     if isinstance(error, CellTimeoutError):
@@ -187,6 +200,8 @@ class KernelPool:
         self._lock = threading.Lock()
 
     def _start(self, cwd: str) -> Future:
+        from jupyter_client.manager import AsyncKernelManager
+
         async def start() -> AsyncKernelManager:
             km = AsyncKernelManager(kernel_name="python3")
             await km.start_kernel(cwd=cwd, extra_arguments=KERNEL_ARGUMENTS)
@@ -260,6 +275,7 @@ def run_pipeline(spec: str | Path, overrides: dict | None = None, profile: str |
         outputs_file.unlink(missing_ok=True)
         start, km = time.perf_counter(), None
         try:
+            import papermill
             km = pool.take(str(notebook.parent)) if pool else None
             papermill.execute_notebook(str(notebook), str(executed), progress_bar=False, execution_timeout=step.timeout,
                                        parameters={**parameters, **({"step_outputs": str(outputs_file)} if "step_outputs" in names else {})},
@@ -367,7 +383,8 @@ def _last_image(notebook: Path) -> str | None:
     "The last PNG a notebook displayed, base64-encoded."
     if not notebook.is_file():
         return None
-    images = [o["data"]["image/png"] for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "code"
+    cells = json.loads(notebook.read_text()).get("cells", [])          # plain JSON: nothing here needs nbformat's checks
+    images = ["".join(o["data"]["image/png"]) for c in cells if c.get("cell_type") == "code"
               for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     return images[-1] if images else None
 

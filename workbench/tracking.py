@@ -21,7 +21,6 @@ import pandas as pd
 import sqlalchemy as sa
 
 from .core import Workspace, content_hash, enable_wal, environment_info
-from .train import Callback
 
 # %% auto #0
 __all__ = ['metadata', 'runs_table', 'metrics_table', 'artifacts_table', 'TrackingError', 'json_config', 'finite_metric',
@@ -310,7 +309,7 @@ def learner_config(learn) -> dict:
         config["model_config"] = json_config(model.cfg)
     return config
 
-class TrackRun(Callback):
+class TrackRun:
     "Log a `Learner`'s losses and metrics to a run (opened and closed here when given a `RunStore`)."
     order, main_only = 90, True
 
