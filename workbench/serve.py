@@ -23,10 +23,11 @@ import torch
 import uvicorn
 from cachetools import LRUCache
 from fastapi import FastAPI, Header, HTTPException, Request
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, Histogram, generate_latest
 from prometheus_client import Counter as PromCounter
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict
 
 from .governance import Governance, PermissionDenied
 from .optimize import optimized
@@ -34,8 +35,8 @@ from .registry import Registry
 
 # %% auto #0
 __all__ = ['LATENCY_BUCKETS', 'InputError', 'Predictor', 'QueueTimeout', 'DynamicBatcher', 'Fallback', 'fallback_tradeoff',
-           'Canary', 'ServiceMetrics', 'PredictRequest', 'inputs_schema', 'request_model', 'PredictResponse',
-           'captured', 'input_key', 'create_app', 'BackgroundServer', 'wait_until_ready']
+           'Canary', 'ServiceMetrics', 'PredictRequest', 'inputs_schema', 'PredictResponse', 'captured', 'input_key',
+           'create_app', 'BackgroundServer', 'wait_until_ready']
 
 # %% ../nbs/09_serve.ipynb #e6758e7e
 class InputError(ValueError):
@@ -323,11 +324,6 @@ def inputs_schema(schema: dict) -> dict:
         item = {"type": "array", "items": item, **({"minItems": size, "maxItems": size} if size else {})}
     return {"type": "array", "items": item, "minItems": 1}
 
-def request_model(predictor) -> type[BaseModel]:
-    "A `PredictRequest` whose OpenAPI schema spells out the served model's input shape (checking stays the predictor's)."
-    return create_model("PredictRequest", __base__=PredictRequest,
-                        inputs=(list, Field(json_schema_extra=inputs_schema(predictor.schema))))
-
 class PredictResponse(BaseModel):
     "The outputs per example, the model and version that answered, whether the cache did, (with a fallback) who answered each row, and the request's id (row `i` is `{request_id}:{i}` in the logs)."
     outputs: list
@@ -461,8 +457,17 @@ def create_app(predictor: Predictor | Fallback, max_batch_size: int = 32, max_de
         "Predict for a batch sent as JSON: `{\"inputs\": [...]}`."
         return await respond(name, body.inputs, x_caller)
 
-    predict.__annotations__["body"] = request_model(predictor)     # the OpenAPI spec shows the served input shape
     app.post("/v1/models/{name}/predict", response_model=PredictResponse)(predict)
+
+    def openapi() -> dict:
+        "FastAPI's spec, with the request's `inputs` spelled out for the loaded version (checking stays the predictor's)."
+        if app.openapi_schema is None:
+            spec = get_openapi(title=app.title, version=app.version, routes=app.routes)
+            spec["components"]["schemas"]["PredictRequest"]["properties"]["inputs"].update(inputs_schema(predictor.schema))
+            app.openapi_schema = spec
+        return app.openapi_schema
+
+    app.openapi = openapi
 
     @app.post("/v1/models/{name}/predict.npy", response_model=PredictResponse, openapi_extra={"requestBody": {
         "required": True, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
@@ -496,6 +501,7 @@ def create_app(predictor: Predictor | Fallback, max_batch_size: int = 32, max_de
         before = predictor.version
         after = await asyncio.to_thread(predictor.reload)
         cache.clear()
+        app.openapi_schema = None                              # the new version may take another shape
         governance.audit.append(actor, "reload", f"{name}@{after}", ref=predictor.ref, previous=before)
         return {"model": name, "previous": before, "version": after}
 
