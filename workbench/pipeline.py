@@ -10,7 +10,9 @@ import base64
 import contextlib
 import graphlib
 import hashlib
+import importlib.machinery
 import importlib.metadata
+import importlib.util
 import json
 import os
 import threading
@@ -59,6 +61,7 @@ class Pipeline(BaseModel):
     parameters: dict[str, Any] = {}
     profiles: dict[str, dict[str, Any]] = {}
     workers: int = Field(1, ge=1)
+    preload: list[str] = []                  # modules warm kernels import before a step is handed one
     root: Path = Path(".")                   # the folder notebook and file paths are relative to
 
 # %% ../nbs/11_pipeline.ipynb #9734a29c
@@ -97,6 +100,9 @@ def plan(pipeline: Pipeline, overrides: dict | None = None, profile: str | None 
     if profile is not None and profile not in pipeline.profiles:
         raise PipelineError(f"no profile {profile!r}; profiles: {', '.join(pipeline.profiles) or 'none'}")
     order = _order(pipeline)
+    for top in {module.split(".")[0] for module in pipeline.preload}:     # installed, or beside the spec
+        if importlib.util.find_spec(top) is None and importlib.machinery.PathFinder.find_spec(top, [str(pipeline.root)]) is None:
+            raise PipelineError(f"preload: no module named {top!r} (neither installed nor in {pipeline.root})")
     shared = {**pipeline.parameters, **pipeline.profiles.get(profile, {}), **overrides}
     resolved, used = {}, set()
     for name in order:
@@ -191,10 +197,25 @@ class _Run:
 KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR",     # quiet kernels
                     "--IPKernelApp.matplotlib=inline"]   # plots as in JupyterLab, whatever MPLBACKEND says (the report shows them)
 
+async def _import_in(km: AsyncKernelManager, modules: list[str], timeout: float = 300) -> None:
+    "Import `modules` in a started kernel, binding no name and counting no execution: the step still finds a fresh namespace."
+    kc = km.client()
+    kc.start_channels()
+    try:
+        await kc.wait_for_ready(timeout=timeout)
+        msg_id = kc.execute(f"[__import__(name) for name in {modules!r}]", silent=True, store_history=False)
+        while (reply := await kc.get_shell_msg(timeout=timeout))["parent_header"].get("msg_id") != msg_id:
+            pass
+    finally:
+        kc.stop_channels()
+    if reply["content"]["status"] != "ok":
+        raise PipelineError(f"preloading {', '.join(modules)} failed: {reply['content'].get('ename')}: "
+                            f"{reply['content'].get('evalue')}")
+
 class KernelPool:
-    "Python kernels started ahead of use, `spares` per working directory; each is handed out once and shut down after."
-    def __init__(self, spares: int = 1):
-        self.spares, self._ready = spares, defaultdict(deque)
+    "Python kernels started ahead of use, `spares` per working directory, `preload` modules imported; each used once."
+    def __init__(self, spares: int = 1, preload: list[str] = ()):
+        self.spares, self.preload, self._ready = spares, list(preload), defaultdict(deque)
         self._loop = asyncio.new_event_loop()
         threading.Thread(target=self._loop.run_forever, daemon=True, name="kernel-pool").start()
         self._lock = threading.Lock()
@@ -205,6 +226,12 @@ class KernelPool:
         async def start() -> AsyncKernelManager:
             km = AsyncKernelManager(kernel_name="python3")
             await km.start_kernel(cwd=cwd, extra_arguments=KERNEL_ARGUMENTS)
+            if self.preload:
+                try:
+                    await _import_in(km, self.preload)
+                except BaseException:
+                    await km.shutdown_kernel(now=True)
+                    raise
             return km
         return asyncio.run_coroutine_threadsafe(start(), self._loop)
 
@@ -227,7 +254,8 @@ class KernelPool:
             spares = [f for queue in self._ready.values() for f in queue]
             self._ready.clear()
         for future in spares:
-            self.release(future.result(120))
+            if future.exception(120) is None:               # a spare that failed to start has nothing left to shut down
+                self.release(future.result())
         self._loop.call_soon_threadsafe(self._loop.stop)
 
 # %% ../nbs/11_pipeline.ipynb #86e1158c
@@ -276,7 +304,10 @@ def run_pipeline(spec: str | Path, overrides: dict | None = None, profile: str |
         start, km = time.perf_counter(), None
         try:
             import papermill
-            km = pool.take(str(notebook.parent)) if pool else None
+            try:
+                km = pool.take(str(notebook.parent)) if pool else None
+            except PipelineError as e:                      # the kernel's preload failed
+                raise PipelineError(f"step {name!r}: {e}") from None
             papermill.execute_notebook(str(notebook), str(executed), progress_bar=False, execution_timeout=step.timeout,
                                        parameters={**parameters, **({"step_outputs": str(outputs_file)} if "step_outputs" in names else {})},
                                        kernel_name="python3", km=km, extra_arguments=KERNEL_ARGUMENTS,
@@ -303,7 +334,7 @@ def run_pipeline(spec: str | Path, overrides: dict | None = None, profile: str |
         emit(name, "ok", {"seconds": seconds})
         return recorded
 
-    pool = KernelPool(spares=workers or pipeline.workers) if warm else None
+    pool = KernelPool(spares=workers or pipeline.workers, preload=pipeline.preload) if warm else None
     try:
         failed = _schedule(pipeline, execute, outputs, workers or pipeline.workers, run, emit)
     finally:
