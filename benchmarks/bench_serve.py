@@ -11,6 +11,8 @@
    call, so a batch of 32 costs about as much as one row. The load comes from wrk (Debian's `wrk`, installed when
    missing), one C thread: a Python client costs ~5 ms of CPU per request and, sharing two cores with the server,
    was the bottleneck. Bodies are distinct and the server's cache holds one entry, so the model answers every request.
+   The CNN is driven twice: with JSON bodies and with `.npy` bodies (`/predict.npy`), which take JSON parsing (done
+   per request, never batched) out of the server's time.
 3. Request encoding: one CNN image (3x64x64, ~250 KB as JSON, 49 KB as .npy) per request, sequential p50 latency with a
    `.npy` body (`/predict.npy`) vs a JSON body.
 """
@@ -100,19 +102,40 @@ def sequential_ms(call, n):
 
 
 LUA = """
-bodies = {%s}
+bodies = {}
+for i, path in ipairs({%s}) do
+  local file = io.open(path, "rb")
+  bodies[i] = file:read("*a")
+  file:close()
+end
 counter = 0
 request = function()
   counter = counter + 1
-  return wrk.format("POST", "/v1/models/%s/predict", {["Content-Type"] = "application/json"}, bodies[(counter %% #bodies) + 1])
+  return wrk.format("POST", "%s", {["Content-Type"] = "%s"}, bodies[(counter %% #bodies) + 1])
 end
 """
+ROUTES = {"json": ("/v1/models/{name}/predict", "application/json"),
+          "npy": ("/v1/models/{name}/predict.npy", "application/octet-stream")}
 
 
-def load(url: str, name: str, bodies: list[str], clients: int, seconds: int, folder: Path) -> dict:
+def encode(x: torch.Tensor, encoding: str) -> bytes:
+    "One request body: JSON `{\"inputs\": ...}` or a .npy file."
+    if encoding == "json":
+        return json.dumps({"inputs": x.tolist()}).encode()
+    buffer = io.BytesIO()
+    np.save(buffer, x.numpy(), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def load(url: str, name: str, encoding: str, bodies: list[bytes], clients: int, seconds: int, folder: Path) -> dict:
     "Drive the API with wrk (C, one thread: far cheaper per request than a Python client on two shared cores)."
-    script = folder / f"{name}.lua"
-    script.write_text(LUA % (",\n".join(f"[=[{b}]=]" for b in bodies), name))
+    paths = []
+    for i, body in enumerate(bodies):
+        paths.append(folder / f"{name}-{encoding}-{i}.body")
+        paths[-1].write_bytes(body)
+    route, content_type = ROUTES[encoding]
+    script = folder / f"{name}-{encoding}.lua"
+    script.write_text(LUA % (", ".join(f'"{p}"' for p in paths), route.format(name=name), content_type))
     out = subprocess.run(["wrk", "-t1", f"-c{clients}", f"-d{seconds}s", "--latency", "--timeout", "30s", "-s", str(script),
                           url], capture_output=True, text=True, check=True).stdout
     if "Non-2xx" in out or "Socket errors" in out:
@@ -144,46 +167,45 @@ def run() -> list[dict]:
                          "added_p50_ms": statistics.median(api_ms) - statistics.median(direct_ms),
                          "p99_ms": percentile(api_ms, 99), "direct_p99_ms": percentile(direct_ms, 99)})
         images = [torch.rand(1, 3, 64, 64) for _ in range(40)]             # distinct: the 1-entry cache never answers
-        bodies = {"json": [json.dumps({"inputs": i.tolist()}).encode() for i in images], "npy": []}
-        for image in images:
-            buffer = io.BytesIO()
-            np.save(buffer, image.numpy())
-            bodies["npy"].append(buffer.getvalue())
-        routes = {"json": ("/v1/models/cnn/predict", "application/json"), "npy": ("/v1/models/cnn/predict.npy", "application/octet-stream")}
+        bodies = {encoding: [encode(i, encoding) for i in images] for encoding in ROUTES}
         with Server(db, "cnn@1", max_batch_size=1, max_delay_ms=0.0) as server, httpx.Client(base_url=server.url) as client:
-            def sender(kind):
+            def sender(encoding):
                 turn = iter(range(10**9))
-                path, kind_header = routes[kind]
-                return lambda: client.post(path, content=bodies[kind][next(turn) % 40], headers={"content-type": kind_header})
+                route, content_type = ROUTES[encoding]
+                return lambda: client.post(route.format(name="cnn"), content=bodies[encoding][next(turn) % 40],
+                                           headers={"content-type": content_type})
             latency = {}
-            for kind in routes:
-                sequential_ms(sender(kind), 20)                                              # warm up
-                latency[kind] = statistics.median(sequential_ms(sender(kind), 200))
+            for encoding in ROUTES:
+                sequential_ms(sender(encoding), 20)                                          # warm up
+                latency[encoding] = statistics.median(sequential_ms(sender(encoding), 200))
         rows.append({"name": "cnn 3x64x64, one request, sequential p50 latency, .npy body", "ours": latency["npy"],
                      "baseline": latency["json"], "baseline_name": "JSON body", "unit": "ms",
                      "json_body_bytes": len(bodies["json"][0]), "npy_body_bytes": len(bodies["npy"][0])})
         subprocess.run(["bash", str(Path(__file__).parents[1] / "tools" / "apt.sh"), "wrk"], check=True)
-        for name, shape, distinct in (("cnn", (3, 64, 64), 40), ("wide", (1024,), 400)):
-            bodies = [json.dumps({"inputs": torch.rand(1, *shape).tolist()}) for _ in range(distinct)]
+        per_row = {}
+        for name, shape, distinct, encoding in (("cnn", (3, 64, 64), 40, "json"), ("cnn", (3, 64, 64), 40, "npy"),
+                                                ("wide", (1024,), 400, "json")):
+            bodies = [encode(torch.rand(1, *shape), encoding) for _ in range(distinct)]
             results = {}
             for label, size, delay in (("batched", 32, 5.0), ("unbatched", 1, 0.0)):
                 with Server(db, f"{name}@1", max_batch_size=size, max_delay_ms=delay) as server:
-                    load(server.url, name, bodies, 64, 2, Path(tmp))                                   # warm up
+                    load(server.url, name, encoding, bodies, 64, 2, Path(tmp))                         # warm up
                     before = cpu_seconds(server.proc.pid)
-                    result = load(server.url, name, bodies, 64, 8, Path(tmp))
+                    result = load(server.url, name, encoding, bodies, 64, 8, Path(tmp))
                     requests = result["rps"] * 8
                     result["server_cpu_ms"] = (cpu_seconds(server.proc.pid) - before) / requests * 1000
                     result["batch_sizes"] = httpx.get(f"{server.url}/v1/stats").json()["batch_sizes"]
                     results[label] = result
-            model = Predictor(Registry(db), f"{name}@1")
-            per_row = {bs: statistics.median(sequential_ms(lambda: model.predict(torch.rand(bs, *shape)), 10)) / bs
-                       for bs in (1, 32)}
+            if name not in per_row:
+                model = Predictor(Registry(db), f"{name}@1")
+                per_row[name] = {bs: statistics.median(sequential_ms(lambda: model.predict(torch.rand(bs, *shape)), 10)) / bs
+                                 for bs in (1, 32)}
             b, u = results["batched"], results["unbatched"]
-            rows.append({"name": f"{name} {'x'.join(map(str, shape))}, 64 connections, throughput (req/s)",
+            rows.append({"name": f"{name} {'x'.join(map(str, shape))}, {encoding} bodies, 64 connections, throughput (req/s)",
                          "ours": b["rps"], "baseline": u["rps"], "baseline_name": "no batching", "unit": "req/s",
                          "speedup": b["rps"] / u["rps"], "p50_ms_batched": b["p50"], "p99_ms_batched": b["p99"],
                          "p50_ms_unbatched": u["p50"], "p99_ms_unbatched": u["p99"],
-                         "model_ms_per_row_batch1": per_row[1], "model_ms_per_row_batch32": per_row[32],
+                         "model_ms_per_row_batch1": per_row[name][1], "model_ms_per_row_batch32": per_row[name][32],
                          "server_cpu_ms_per_request_batched": b["server_cpu_ms"],
                          "server_cpu_ms_per_request_unbatched": u["server_cpu_ms"], "batch_sizes": b["batch_sizes"]})
     return rows
