@@ -33,10 +33,10 @@ from .governance import Governance
 from .stream import EventLog, latest_by_id
 
 # %% auto #0
-__all__ = ['DETECTORS', 'MonitorError', 'predictions_frame', 'join_labels', 'expected_calibration_error', 'quality',
-           'window_metrics', 'reliability_plot', 'scrape', 'histogram_quantile', 'DriftReference', 'DriftReport',
-           'drift_report', 'mmd_test', 'ErrorStream', 'detection_delay', 'Rule', 'below', 'flagged', 'Alerts',
-           'plot_metrics', 'dashboard']
+__all__ = ['DETECTORS', 'MonitorError', 'predictions_frame', 'join_labels', 'calibration_bins', 'expected_calibration_error',
+           'quality', 'window_metrics', 'reliability_plot', 'scrape', 'histogram_quantile', 'DriftReference',
+           'DriftReport', 'drift_report', 'mmd_test', 'ErrorStream', 'detection_delay', 'Rule', 'below', 'flagged',
+           'Alerts', 'plot_metrics', 'dashboard']
 
 # %% ../nbs/10_monitor.ipynb #9c39b3b6
 class MonitorError(ValueError):
@@ -76,13 +76,23 @@ def join_labels(predictions: pd.DataFrame, labels: list[dict] | pd.DataFrame) ->
     return predictions.merge(labels[["id", "label"]], on="id", how="inner")
 
 # %% ../nbs/10_monitor.ipynb #4e0e8061
-def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = 10) -> float:
-    "Average |accuracy − confidence| over equal-width confidence bins, weighted by the bins' sizes."
+def calibration_bins(probs: np.ndarray, labels: np.ndarray, bins: int = 10, strategy: str = "uniform") -> pd.DataFrame:
+    "Per non-empty confidence bin: mean confidence, accuracy and share of predictions; bins equal-width or equal-mass."
     confidence, correct = probs.max(1), probs.argmax(1) == labels
-    which = np.minimum((confidence * bins).astype(int), bins - 1)
-    gaps = [abs(correct[which == b].mean() - confidence[which == b].mean()) * (which == b).mean()
-            for b in range(bins) if (which == b).any()]
-    return float(sum(gaps))
+    if strategy == "uniform":
+        which = np.minimum((confidence * bins).astype(int), bins - 1)
+    elif strategy == "quantile":
+        which = np.searchsorted(np.quantile(confidence, np.linspace(0, 1, bins + 1))[1:-1], confidence, side="right")
+    else:
+        raise MonitorError(f"strategy must be 'uniform' or 'quantile', not {strategy!r}")
+    table = pd.DataFrame({"bin": which, "confidence": confidence, "accuracy": correct.astype(float)})
+    return table.groupby("bin").agg(confidence=("confidence", "mean"), accuracy=("accuracy", "mean"),
+                                     share=("confidence", lambda c: len(c) / len(table)))
+
+def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = 10, strategy: str = "uniform") -> float:
+    "Average |accuracy − confidence| over confidence bins (equal-width or equal-mass), weighted by the bins' shares."
+    table = calibration_bins(probs, labels, bins, strategy)
+    return float(((table.accuracy - table.confidence).abs() * table.share).sum())
 
 def quality(probs: np.ndarray, labels: np.ndarray) -> dict:
     "Accuracy, macro F1, one-vs-rest AUC (NaN when a class is absent) and ECE of one window; NaNs when it is empty."
@@ -117,16 +127,14 @@ def window_metrics(joined: pd.DataFrame, every: str | int = "1h", by: str | None
             for key, group in joined.groupby(keys, sort=True)]
     return pd.DataFrame(rows)
 
-def reliability_plot(probs: np.ndarray, labels: np.ndarray, bins: int = 10, ax=None):
+def reliability_plot(probs: np.ndarray, labels: np.ndarray, bins: int = 10, strategy: str = "uniform", ax=None):
     "Accuracy against confidence per bin, with the diagonal of perfect calibration and the ECE in the title."
     ax = ax or plt.subplots(figsize=(4, 4))[1]
-    confidence, correct = probs.max(1), probs.argmax(1) == labels
-    which = np.minimum((confidence * bins).astype(int), bins - 1)
-    used = [b for b in range(bins) if (which == b).any()]
+    table = calibration_bins(probs, labels, bins, strategy)
     ax.plot([0, 1], [0, 1], ":", color="grey", label="perfect calibration")
-    ax.plot([confidence[which == b].mean() for b in used], [correct[which == b].mean() for b in used], "o-", label="model")
+    ax.plot(table.confidence, table.accuracy, "o-", label="model")
     ax.set(xlabel="confidence", ylabel="accuracy", xlim=(0, 1), ylim=(0, 1),
-           title=f"reliability (ECE {expected_calibration_error(probs, labels, bins):.3f})")
+           title=f"reliability ({strategy} bins, ECE {expected_calibration_error(probs, labels, bins, strategy):.3f})")
     ax.legend(loc="upper left")
     return ax
 
