@@ -25,7 +25,6 @@ from html import escape
 from pathlib import Path
 from typing import Any, Callable
 
-import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -394,8 +393,9 @@ def pipeline_action(spec: str | Path, overrides: dict | None = None, profile: st
     return action
 
 # %% ../nbs/11_pipeline.ipynb #27849f32
-def runs(workspace: str | Path | None = None) -> pd.DataFrame:
-    "Every pipeline run in the workspace, newest first: pipeline, run id, status, start, seconds, steps."
+def runs(workspace: str | Path | None = None):
+    "A DataFrame of every pipeline run in the workspace, newest first: pipeline, run id, status, start, seconds, steps."
+    import pandas as pd                 # here, not at the top: a cached `workbench pipeline run` never needs pandas
     records = [json.loads(p.read_text()) for p in Workspace(workspace).path("pipelines").glob("*/*/run.json")]
     rows = [{"pipeline": r["pipeline"], "run_id": r["run_id"], "status": r["status"], "started": r["started"],
              "seconds": r.get("seconds"), "steps": len(r["steps"]),

@@ -17,7 +17,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-import pandas as pd
 import sqlalchemy as sa
 
 from .core import Workspace, content_hash, enable_wal, environment_info
@@ -373,8 +372,9 @@ def _flatten(prefix: str, data: dict) -> dict:
     return out
 
 def runs(store: RunStore, project: str | None = None, status: str | None = None, tag: str | None = None,
-         study: str | None = None, **config) -> pd.DataFrame:
-    "One row per run, newest first: status, times, tags, `config.*` columns and the last value of each metric."
+         study: str | None = None, **config):
+    "A DataFrame, one row per run, newest first: status, times, tags, `config.*` columns, each metric's last value."
+    import pandas as pd                 # not at the top: recording a run needs no pandas
     query = sa.select(runs_table)
     for column, value in (("project", project), ("status", status), ("study", study)):
         if value is not None:
@@ -402,8 +402,9 @@ def runs(store: RunStore, project: str | None = None, status: str | None = None,
     final = last.sort_values("step").groupby(["run_id", "key"]).value.last().unstack()
     return table.join(final.add_prefix("metric."), on="id")
 
-def history(store: RunStore, run_id: str) -> pd.DataFrame:
-    "A run's metrics, one row per step, one column per key."
+def history(store: RunStore, run_id: str):
+    "A run's metrics as a DataFrame: one row per step, one column per key."
+    import pandas as pd                 # not at the top: recording a run needs no pandas
     with store.engine.connect() as db:
         rows = pd.read_sql(sa.select(metrics_table).where(metrics_table.c.run_id == run_id), db)
     if rows.empty:
@@ -455,8 +456,9 @@ def final_metrics(store: RunStore, run_id: str) -> dict[str, float]:
     curve = history(store, run_id)
     return {} if curve.empty else {k: float(v) for k, v in curve.ffill().iloc[-1].items()}
 
-def reproduce(store: RunStore, run_id: str, fn: Callable | None = None) -> pd.DataFrame:
-    "Re-run `run_id` from its entry point (or `fn`), config and seed; each metric's final value, original vs reproduced."
+def reproduce(store: RunStore, run_id: str, fn: Callable | None = None):
+    "Re-run `run_id` from its entry point (or `fn`), config and seed; a DataFrame of final metrics, original vs reproduced."
+    import pandas as pd                 # not at the top: recording a run needs no pandas
     record = store.get(run_id)
     if not record["entry_point"]:
         raise TrackingError(f"run {run_id} has no entry point: only runs started with launch() can be reproduced")
