@@ -298,6 +298,18 @@ class ServiceMetrics:
         counts[result] += 1
         self.hit_rate.labels(model).set(counts["hit"] / counts.total())
 
+    def totals(self) -> dict:
+        "Counts since start, over all models and versions: requests, by outcome; cache hits, misses and hit rate."
+        outcomes, lookups = Counter(), Counter()
+        for family in self.registry.collect():
+            for s in family.samples:
+                if s.name == "workbench_requests_total":
+                    outcomes[s.labels["outcome"]] += int(s.value)
+                elif s.name == "workbench_cache_lookups_total":
+                    lookups[s.labels["result"]] += int(s.value)
+        return {"requests": outcomes.total(), "outcomes": dict(outcomes), "cache_hits": lookups["hit"],
+                "cache_misses": lookups["miss"], "cache_hit_rate": lookups["hit"] / lookups.total() if lookups else None}
+
     def observed(self, predictor) -> Callable[[torch.Tensor], Any]:
         "The predictor's `predict`, recording each call's batch size."
         def predict(batch: torch.Tensor):
@@ -350,7 +362,7 @@ def create_app(predictor: Predictor | Fallback, max_batch_size: int = 32, max_de
     metrics = ServiceMetrics()
     batcher = DynamicBatcher(metrics.observed(predictor), max_batch_size, max_delay_ms, queue_timeout_s)
     canary_batcher = DynamicBatcher(metrics.observed(canary.predictor), max_batch_size, max_delay_ms, queue_timeout_s) if canary else None
-    cache, stats = LRUCache(maxsize=cache_size), Counter()
+    cache = LRUCache(maxsize=cache_size)
     per_version = defaultdict(lambda: {"requests": 0, "errors": 0, "latency_ms": deque(maxlen=2000)})
 
     @asynccontextmanager
@@ -395,14 +407,14 @@ def create_app(predictor: Predictor | Fallback, max_batch_size: int = 32, max_de
 
     app = FastAPI(title=f"workbench serving: {predictor.name}", lifespan=lifespan,
                   description="Real-time predictions from the workbench model registry.")
-    app.state.predictor, app.state.batcher, app.state.cache, app.state.stats = predictor, batcher, cache, stats
+    app.state.predictor, app.state.batcher, app.state.cache = predictor, batcher, cache
     app.state.metrics = metrics
 
     @app.middleware("http")
     async def limit_body(request: Request, call_next):
         size = request.headers.get("content-length")
         if size is not None and size.isdigit() and int(size) > max_body_bytes:
-            stats["rejected_too_large"] += 1
+            metrics.record(predictor.name, predictor.version, "too_large")
             return JSONResponse({"detail": f"request body of {size} bytes exceeds the limit of {max_body_bytes}"}, 413)
         return await call_next(request)
 
@@ -413,18 +425,15 @@ def create_app(predictor: Predictor | Fallback, max_batch_size: int = 32, max_de
     async def respond(name: str, inputs: Any, caller: str) -> dict:
         "Validate, look up the cache, answer (batched), log and count one request."
         served(name)
-        stats["requests"] += 1
         start = time.perf_counter()
         try:
             x = predictor.validate(inputs)
         except InputError as e:
-            stats["invalid"] += 1
             metrics.record(name, predictor.version, "invalid")
             raise HTTPException(422, [{"loc": ["body", e.field], "msg": e.reason, "type": "value_error"}]) from None
         key = input_key(x)
         hit = cache.get((predictor.version, key))          # only the served version's answers are cached
         cached = hit is not None
-        stats["cache_hits" if cached else "cache_misses"] += 1
         metrics.lookup(name, cached)
         if cached:
             out, version = hit, predictor.version
@@ -432,7 +441,6 @@ def create_app(predictor: Predictor | Fallback, max_batch_size: int = 32, max_de
             try:
                 out, version = await answer(x)
             except QueueTimeout as e:
-                stats["timeouts"] += 1
                 metrics.record(name, predictor.version, "timeout")
                 raise HTTPException(503, str(e)) from None
             except Exception:
@@ -477,7 +485,6 @@ def create_app(predictor: Predictor | Fallback, max_batch_size: int = 32, max_de
         try:
             inputs = np.load(io.BytesIO(await request.body()), allow_pickle=False)
         except (ValueError, EOFError, OSError) as e:
-            stats["invalid"] += 1
             metrics.record(name, predictor.version, "invalid")
             raise HTTPException(422, [{"loc": ["body"], "msg": f"not a NumPy .npy array: {e}", "type": "value_error"}]) from None
         return await respond(name, inputs, x_caller)
@@ -536,13 +543,12 @@ def create_app(predictor: Predictor | Fallback, max_batch_size: int = 32, max_de
 
     @app.get("/v1/stats")
     async def statistics():
-        lookups = stats["cache_hits"] + stats["cache_misses"]
         versions = {v: {"requests": r["requests"], "errors": r["errors"],
                         "error_rate": r["errors"] / r["requests"] if r["requests"] else None,
                         "p50_ms": float(np.percentile(r["latency_ms"], 50)) if r["latency_ms"] else None,
                         "p99_ms": float(np.percentile(r["latency_ms"], 99)) if r["latency_ms"] else None}
                     for v, r in per_version.items()}
-        return {**stats, "cache_hit_rate": stats["cache_hits"] / lookups if lookups else None,
+        return {**metrics.totals(),
                 "batch_sizes": dict(sorted(batcher.batch_sizes.items())), "versions": versions,
                 "canary": None if canary is None else {"version": canary.predictor.version, "weight": canary.weight,
                                                        "active": canary.active}}
