@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['app', 'data_app', 'pipeline_app', 'main', 'info', 'data_list', 'data_show', 'data_fsck', 'serve', 'pipeline_run',
-           'pipeline_resume', 'pipeline_list', 'pipeline_show']
+           'pipeline_resume', 'pipeline_list', 'pipeline_show', 'pipeline_prune']
 
 # %% ../nbs/99_cli.ipynb #f040cf92
 import json
@@ -121,7 +121,7 @@ def serve(ref: str = typer.Argument(..., help="the model to serve: name, name@st
                 port=port, log_level="warning", timeout_keep_alive=15)
 
 # %% ../nbs/99_cli.ipynb #3d1c0b97
-pipeline_app = typer.Typer(help="Notebook pipelines: run, resume, list, show.", no_args_is_help=True)
+pipeline_app = typer.Typer(help="Notebook pipelines: run, resume, list, show, prune.", no_args_is_help=True)
 app.add_typer(pipeline_app, name="pipeline")
 
 _WORKSPACE = typer.Option(None, "--workspace", help="workspace root (default: $WORKBENCH_HOME or ./workspace)")
@@ -189,3 +189,21 @@ def pipeline_show(run_id: str = typer.Argument(..., help="a run id from `workben
         typer.echo(f"  {_SYMBOLS.get(step['status'], '?')} {name:<16} {step['status']:<8} {step.get('seconds', ''):>8}  "
                    f"{json.dumps(step.get('outputs', {}), default=str)[:80]} {step.get('error', '')}")
     typer.echo(f"report: {Path(record['folder']) / 'report.html'}")
+
+@pipeline_app.command("prune")
+def pipeline_prune(keep: int = typer.Option(5, help="runs kept per pipeline, the newest"),
+                   pipeline: str = typer.Option(None, help="prune this pipeline only (default: all)"),
+                   dry_run: bool = typer.Option(False, "--dry-run", help="say what would go; remove nothing"),
+                   workspace: str = _WORKSPACE):
+    "Remove old runs and the cache entries no kept run uses (what the kept runs need stays)."
+    from workbench.pipeline import PipelineError, prune
+    try:
+        removed = prune(workspace, keep, pipeline, dry_run)
+    except PipelineError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1)
+    for run in removed["runs"]:
+        typer.echo(f"{'would remove' if dry_run else 'removed'} {run}")
+    typer.echo(f"{'would remove' if dry_run else 'removed'} {len(removed['runs'])} run(s) and "
+               f"{removed['cache_entries']} cache entr{'y' if removed['cache_entries'] == 1 else 'ies'}: "
+               f"{removed['bytes'] / 1e6:.1f} MB")

@@ -15,6 +15,7 @@ import importlib.metadata
 import importlib.util
 import json
 import os
+import shutil
 import threading
 import time
 import uuid
@@ -32,7 +33,8 @@ from .core import Workspace, atomic_write, content_hash
 
 # %% auto #0
 __all__ = ['RESERVED', 'KERNEL_ARGUMENTS', 'PipelineError', 'Step', 'Pipeline', 'load_pipeline', 'declared', 'plan',
-           'record_outputs', 'KernelPool', 'run_pipeline', 'resume', 'pipeline_action', 'runs', 'show', 'write_report']
+           'record_outputs', 'KernelPool', 'run_pipeline', 'resume', 'pipeline_action', 'runs', 'show', 'write_report',
+           'prune']
 
 # %% ../nbs/11_pipeline.ipynb #216cbe5d
 class PipelineError(ValueError):
@@ -463,3 +465,32 @@ def _track(record: dict, ws: Workspace) -> None:
                      "steps_cached": sum(s.get("status") == "cached" for s in record["steps"].values())})
         if record["status"] != "succeeded":
             tracked.finish("failed", "; ".join(s["error"] for s in record["steps"].values() if "error" in s))
+
+# %% ../nbs/11_pipeline.ipynb #e4e7b847
+def prune(workspace: str | Path | None = None, keep: int = 5, pipeline: str | None = None, dry_run: bool = False) -> dict:
+    "Remove all but the newest `keep` runs of each pipeline (or of `pipeline`) and the cache entries none of them uses; what went."
+    if keep < 1:
+        raise PipelineError(f"keep must be at least 1 (the newest run is always kept), got {keep}")
+    area = Workspace(workspace).path("pipelines")
+    homes = [area / pipeline] if pipeline else sorted(p for p in area.iterdir() if p.is_dir())
+    if pipeline and (Path(pipeline).name != pipeline or not homes[0].is_dir()):     # a name, not a path
+        raise PipelineError(f"no runs of pipeline {pipeline!r} in {area}; pipelines: {', '.join(p.name for p in area.iterdir()) or 'none'}")
+    removed = {"runs": [], "cache_entries": 0, "bytes": 0}
+    for home in homes:
+        records = sorted(home.glob("*/run.json"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
+        records = [json.loads(p.read_text()) for p in records]
+        kept = records[:keep] + [r for r in records[keep:] if r["status"] == "running"]
+        live = {s["key"] for r in kept for s in r["steps"].values() if "key" in s}
+        entries = {p: json.loads(p.read_text()) for p in home.glob("cache/*.json")}
+        stale = [p for p in entries if p.stem not in live]
+        needed = {r["run_id"] for r in kept} | {e["run"] for p, e in entries.items() if p.stem in live}
+        doomed = [home / r["run_id"] for r in records if r["run_id"] not in needed]
+        removed["runs"] += [f"{home.name}/{folder.name}" for folder in doomed]
+        removed["cache_entries"] += len(stale)
+        removed["bytes"] += sum(f.stat().st_size for f in [*stale, *(f for d in doomed for f in d.rglob("*") if f.is_file())])
+        if not dry_run:
+            for path in stale:                              # entries first: nothing left points to a removed folder
+                path.unlink(missing_ok=True)
+            for folder in doomed:
+                shutil.rmtree(folder, ignore_errors=True)
+    return removed
