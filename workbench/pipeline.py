@@ -32,9 +32,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .core import Workspace, atomic_write, content_hash
 
 # %% auto #0
-__all__ = ['RESERVED', 'KERNEL_ARGUMENTS', 'PipelineError', 'Step', 'Pipeline', 'load_pipeline', 'declared', 'plan',
-           'record_outputs', 'KernelPool', 'run_pipeline', 'resume', 'pipeline_action', 'runs', 'show', 'write_report',
-           'prune']
+__all__ = ['RESERVED', 'KERNEL_ARGUMENTS', 'STATUS_COLOURS', 'PipelineError', 'Step', 'Pipeline', 'load_pipeline', 'declared',
+           'plan', 'record_outputs', 'KernelPool', 'run_pipeline', 'resume', 'pipeline_action', 'runs', 'show', 'spans',
+           'write_report', 'timeline', 'prune']
 
 # %% ../nbs/11_pipeline.ipynb #216cbe5d
 class PipelineError(ValueError):
@@ -422,18 +422,33 @@ def _last_image(notebook: Path) -> str | None:
               for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     return images[-1] if images else None
 
+STATUS_COLOURS = {"ok": "#1a7f37", "cached": "#0969da", "failed": "#cf222e", "skipped": "#9a6700", "running": "#6e7781"}
+
+def spans(record: dict) -> dict[str, tuple[float, float]]:
+    "Each step's (start, seconds), in seconds since the run began; a step that did not run here (cached, skipped) is (0, 0)."
+    began = datetime.fromisoformat(record["started"])
+    return {name: ((datetime.fromisoformat(s["started"]) - began).total_seconds(), s.get("seconds", 0.0))
+                  if "started" in s and s["status"] != "cached" else (0.0, 0.0) for name, s in record["steps"].items()}
+
+def _bar(start: float, seconds: float, total: float, colour: str) -> str:
+    "A step's span as a CSS bar on the run's time axis."
+    left, width = (100 * start / total, max(100 * seconds / total, 0.5)) if total else (0, 0.5)
+    return (f"<div class='axis'><div style='left:{left:.1f}%;width:{width:.1f}%;background:{colour}' "
+            f"title='{start:.1f} s + {seconds:.1f} s'></div></div>")
+
 def write_report(folder: Path) -> Path:
     "An HTML page for a run: each step's status, time, parameters, outputs, a link to its executed notebook and its last plot."
     record = json.loads((Path(folder) / "run.json").read_text())
-    colour = {"ok": "#1a7f37", "cached": "#0969da", "failed": "#cf222e", "skipped": "#9a6700", "running": "#6e7781"}
-    rows, plots = [], []
+    rows, plots, where = [], [], spans(record)
+    total = max([record.get("seconds") or 0.0, *(a + b for a, b in where.values())])
     for name, step in record["steps"].items():
         link = step.get("notebook")
         anchor = f"<a href='{escape(link)}'>notebook</a>" if link else ""
-        rows.append(f"<tr><td><b>{escape(name)}</b></td><td style='color:{colour.get(step['status'], '#000')}'>"
-                    f"{step['status']}</td><td>{step.get('seconds', '')}</td>"
-                    f"<td><code>{escape(json.dumps(step.get('parameters', {}), default=str))[:300]}</code></td>"
-                    f"<td><code>{escape(json.dumps(step.get('outputs', {}), default=str))[:300]}</code></td>"
+        colour = STATUS_COLOURS.get(step["status"], "#000")
+        rows.append(f"<tr><td><b>{escape(name)}</b></td><td style='color:{colour}'>{step['status']}</td>"
+                    f"<td>{step.get('seconds', '')}</td><td>{_bar(*where[name], total, colour)}</td>"
+                    f"<td><code>{escape(json.dumps(step.get('parameters', {}), default=str)[:300])}</code></td>"
+                    f"<td><code>{escape(json.dumps(step.get('outputs', {}), default=str)[:300])}</code></td>"
                     f"<td>{anchor}</td>"
                     f"<td>{escape(step.get('error', step.get('reason', '')))}</td></tr>")
         image = _last_image(Path(folder) / link) if link else None
@@ -442,11 +457,13 @@ def write_report(folder: Path) -> Path:
                          f"<figcaption>{escape(name)}</figcaption></figure>")
     html = (f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(record['pipeline'])} {record['run_id']}</title>"
             "<style>body{font-family:sans-serif;margin:2em}td,th{border-bottom:1px solid #ddd;padding:4px 8px;"
-            "vertical-align:top;text-align:left}code{font-size:85%}figure{display:inline-block;margin:1em}</style></head><body>"
+            "vertical-align:top;text-align:left}code{font-size:85%}figure{display:inline-block;margin:1em}"
+            ".axis{position:relative;width:12em;height:.8em;margin-top:.3em;background:#f0f0f0}"
+            ".axis div{position:absolute;height:100%}</style></head><body>"
             f"<h1>{escape(record['pipeline'])} · {record['run_id']}</h1><p>status <b>{record['status']}</b> · started "
             f"{record['started']} · {record.get('seconds', '?')} s · profile {record.get('profile')} · overrides "
             f"<code>{escape(json.dumps(record.get('overrides', {})))}</code></p><table><tr><th>step</th><th>status</th>"
-            "<th>seconds</th><th>parameters</th><th>outputs</th><th>executed</th><th>error</th></tr>"
+            "<th>seconds</th><th>timeline</th><th>parameters</th><th>outputs</th><th>executed</th><th>error</th></tr>"
             + "".join(rows) + "</table>" + "".join(plots) + "</body></html>")
     path = Path(folder) / "report.html"
     atomic_write(path, html)
@@ -466,6 +483,23 @@ def _track(record: dict, ws: Workspace) -> None:
                      "steps_cached": sum(s.get("status") == "cached" for s in record["steps"].values())})
         if record["status"] != "succeeded":
             tracked.finish("failed", "; ".join(s["error"] for s in record["steps"].values() if "error" in s))
+
+# %% ../nbs/11_pipeline.ipynb #0d40c33b
+def timeline(record: dict, ax=None):
+    "A Gantt chart of a run: a bar per step that ran, from its start to its end, coloured by status; the Axes."
+    import matplotlib.pyplot as plt
+    where = spans(record)
+    ax = ax or plt.subplots(figsize=(8, 0.4 * len(where) + 1))[1]
+    for row, (name, (start, seconds)) in enumerate(where.items()):
+        colour = STATUS_COLOURS.get(record["steps"][name]["status"], "black")
+        if seconds:
+            ax.barh(row, seconds, left=start, color=colour)
+        else:
+            ax.plot(start, row, "o", color=colour)
+    ax.set_yticks(range(len(where)), [f"{n} ({record['steps'][n]['status']})" for n in where])
+    ax.invert_yaxis()
+    ax.set(xlabel="seconds since the run started", title=f"{record['pipeline']} · {record['run_id']} · {record['status']}")
+    return ax
 
 # %% ../nbs/11_pipeline.ipynb #e4e7b847
 def prune(workspace: str | Path | None = None, keep: int = 5, pipeline: str | None = None, dry_run: bool = False) -> dict:
