@@ -63,6 +63,11 @@ def test_second_run_is_cached_and_a_changed_parameter_reruns_only_its_step(first
     # the whole command, process start to exit, against the whole first `make run`: no papermill, torch, pandas or kernel
     assert cached_seconds <= 0.05 * first["seconds"], (walls, first["seconds"])
     print(f"first run {first['seconds']:.1f} s wall; cached run {cached_seconds:.2f} s wall ({record['seconds']:.3f} s in the runner)")
+    # the cause, checked without a clock: a cached run never imports the heavy stacks
+    traced = run([BIN / "python", "-X", "importtime", BIN / "workbench", "pipeline", "run",
+                  ROOT / "pipelines/reference/pipeline.yaml", "--profile", "cpu-small", "--workspace", ws])
+    imported = {line.split("|")[-1].strip() for line in traced.stderr.splitlines() if line.startswith("import time:")}
+    assert "workbench.pipeline" in imported and not {"torch", "pandas", "papermill", "matplotlib"} & imported
     changed = cli(ws, "run", ROOT / "pipelines/reference/pipeline.yaml", "--profile", "cpu-small", "-p", "requests=10")
     assert [l.split()[1] for l in changed.stdout.splitlines() if l.startswith("✓")] == ["serve"]
 
