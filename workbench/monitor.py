@@ -89,10 +89,13 @@ def calibration_bins(probs: np.ndarray, labels: np.ndarray, bins: int = 10, stra
     return table.groupby("bin").agg(confidence=("confidence", "mean"), accuracy=("accuracy", "mean"),
                                      share=("confidence", lambda c: len(c) / len(table)))
 
+def _ece(table: pd.DataFrame) -> float:
+    "The expected calibration error of a `calibration_bins` table."
+    return float(((table.accuracy - table.confidence).abs() * table.share).sum())
+
 def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = 10, strategy: str = "uniform") -> float:
     "Average |accuracy − confidence| over confidence bins (equal-width or equal-mass), weighted by the bins' shares."
-    table = calibration_bins(probs, labels, bins, strategy)
-    return float(((table.accuracy - table.confidence).abs() * table.share).sum())
+    return _ece(calibration_bins(probs, labels, bins, strategy))
 
 def quality(probs: np.ndarray, labels: np.ndarray) -> dict:
     "Accuracy, macro F1, one-vs-rest AUC (NaN when a class is absent) and ECE of one window; NaNs when it is empty."
@@ -134,7 +137,7 @@ def reliability_plot(probs: np.ndarray, labels: np.ndarray, bins: int = 10, stra
     ax.plot([0, 1], [0, 1], ":", color="grey", label="perfect calibration")
     ax.plot(table.confidence, table.accuracy, "o-", label="model")
     ax.set(xlabel="confidence", ylabel="accuracy", xlim=(0, 1), ylim=(0, 1),
-           title=f"reliability ({strategy} bins, ECE {expected_calibration_error(probs, labels, bins, strategy):.3f})")
+           title=f"reliability ({strategy} bins, ECE {_ece(table):.3f})")
     ax.legend(loc="upper left")
     return ax
 

@@ -512,8 +512,8 @@ def prune(workspace: str | Path | None = None, keep: int = 5, pipeline: str | No
         raise PipelineError(f"no runs of pipeline {pipeline!r} in {area}; pipelines: {', '.join(p.name for p in area.iterdir()) or 'none'}")
     removed = {"runs": [], "cache_entries": 0, "bytes": 0}
     for home in homes:
-        records = sorted(home.glob("*/run.json"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
-        records = [json.loads(p.read_text()) for p in records]
+        newest_first = sorted(home.glob("*/run.json"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
+        records = [json.loads(p.read_text()) for p in newest_first]
         kept = records[:keep] + [r for r in records[keep:] if r["status"] == "running"]
         live = {s["key"] for r in kept for s in r["steps"].values() if "key" in s}
         entries = {p: json.loads(p.read_text()) for p in home.glob("cache/*.json")}
