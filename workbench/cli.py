@@ -101,6 +101,8 @@ def serve(ref: str = typer.Argument(..., help="the model to serve: name, name@st
           registry: str = typer.Option(None, "--registry", help="registry database URL or SQLite path (default: workspace)"),
           max_batch_size: int = typer.Option(32, help="most rows per model call"),
           max_delay_ms: float = typer.Option(2.0, help="longest wait for a batch to fill, after its first request"),
+          max_rows: int = typer.Option(1024, help="most rows one request may send (413 beyond)"),
+          max_queue: int = typer.Option(1024, help="most requests waiting for the model (503 + Retry-After beyond)"),
           device: str = typer.Option("cpu", help="device to run the model on"),
           capture: str = typer.Option(None, help="append every served row's inputs and outputs to this event log (JSON lines), for monitoring")):
     "Serve a registered model over HTTP with dynamic batching, a cache and an audit log."
@@ -117,8 +119,9 @@ def serve(ref: str = typer.Argument(..., help="the model to serve: name, name@st
         raise typer.Exit(1)
     typer.echo(f"serving {predictor.name} v{predictor.version} on http://{host}:{port} (docs at /docs)")
     log = EventLog(capture) if capture else None
-    uvicorn.run(create_app(predictor, max_batch_size, max_delay_ms, governance=Governance(store), capture=log), host=host,
-                port=port, log_level="warning", timeout_keep_alive=15)
+    app = create_app(predictor, max_batch_size=max_batch_size, max_delay_ms=max_delay_ms, max_rows=max_rows,
+                     max_queue=max_queue, governance=Governance(store), capture=log)
+    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_keep_alive=15)
 
 # %% ../nbs/99_cli.ipynb #3d1c0b97
 pipeline_app = typer.Typer(help="Notebook pipelines: run, resume, list, show, prune.", no_args_is_help=True)

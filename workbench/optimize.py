@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import tempfile
 from pathlib import Path
 
@@ -15,10 +16,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .core import atomic_write, content_hash
 from .train import Callback
 
 # %% auto #0
-__all__ = ['quantize_int8', 'export_onnx', 'OnnxModule', 'optimized', 'model_bytes', 'Distill']
+__all__ = ['quantize_int8', 'export_onnx', 'intact', 'OnnxModule', 'optimized', 'model_bytes', 'Distill']
 
 # %% ../nbs/09a_optimize.ipynb #9c6a07f6
 def quantize_int8(model: nn.Module) -> nn.Module:
@@ -42,8 +44,19 @@ def export_onnx(model: nn.Module, example: torch.Tensor, path: str | Path) -> Pa
     if not np.allclose(got, expected, atol=1e-4, rtol=1e-3):
         raise RuntimeError(f"the ONNX export of {type(model).__name__} disagrees with eager PyTorch by "
                            f"{np.abs(got - expected).max():.3g}")
+    with open(partial, "rb+") as f:                         # on disk before it is published
+        os.fsync(f.fileno())
+    atomic_write(_digest_path(path), content_hash(partial))
     partial.replace(path)                                   # only a checked export gets the real name
     return path
+
+def _digest_path(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+def intact(path: str | Path) -> bool:
+    "Whether an export at `path` exists and still has the SHA-256 recorded beside it when it was checked."
+    path, digest = Path(path), _digest_path(Path(path))
+    return path.is_file() and digest.is_file() and digest.read_text() == content_hash(path)
 
 class OnnxModule(nn.Module):
     "An ONNX Runtime session as an `nn.Module` (CPU, float32 in and out), so code that calls models can run it."
@@ -65,9 +78,9 @@ def optimized(model: nn.Module, backend: str, example: torch.Tensor, folder: str
         return model
     if backend == "int8":
         return quantize_int8(model)
-    if backend == "onnx":                                   # an export already checked into `folder` is reused
+    if backend == "onnx":                                   # an intact export already in `folder` is reused
         path = Path(folder or tempfile.mkdtemp(prefix="onnx-")) / "model.onnx"
-        return OnnxModule(path if path.exists() else export_onnx(model, example, path))
+        return OnnxModule(path if intact(path) else export_onnx(model, example, path))
     raise ValueError(f"unknown backend {backend!r}; choose 'torch', 'int8' or 'onnx'")
 
 def model_bytes(model: nn.Module) -> int:

@@ -18,14 +18,17 @@ from .core import Workspace, atomic_write, content_hash
 from .tracking import RunStore, database_url, final_metrics, json_config, sql_engine
 
 # %% auto #0
-__all__ = ['STAGES', 'metadata', 'versions_table', 'aliases_table', 'transitions_table', 'RegistryError', 'Registry',
-           'model_card']
+__all__ = ['STAGES', 'metadata', 'versions_table', 'aliases_table', 'transitions_table', 'RegistryError', 'StageChanged',
+           'Registry', 'model_card']
 
 # %% ../nbs/07_registry.ipynb #c66689bc
 STAGES = ("none", "staging", "canary", "production", "archived")
 
 class RegistryError(Exception):
     "A registry request that cannot be honoured: unknown model/version/alias, a bad transition, a corrupt file."
+
+class StageChanged(RegistryError):
+    "A transition that asked for a version in one stage (`from_stage`) found it in another; nothing changed."
 
 metadata = sa.MetaData()
 versions_table = sa.Table(
@@ -241,7 +244,8 @@ _ALLOWED = {"none": {"staging", "archived"}, "staging": {"canary", "production",
             "canary": {"production", "staging", "archived"}, "production": {"archived"}, "archived": {"staging"}}
 
 @patch
-def transition(self: Registry, name: str, version: int, stage: str, note: str = "") -> dict:
+def transition(self: Registry, name: str, version: int, stage: str, note: str = "",
+               from_stage: str | None = None) -> dict:  # move only if the version is in this stage now (compare-and-set)
     "Move `name` v`version` to `stage` (following the allowed transitions); returns what changed."
     if stage not in STAGES:
         raise RegistryError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
@@ -250,6 +254,8 @@ def transition(self: Registry, name: str, version: int, stage: str, note: str = 
         if record is None:
             raise RegistryError(f"no version {version} of {name!r}")
         current = record["stage"]
+        if from_stage is not None and current != from_stage:
+            raise StageChanged(f"{name} v{version} is in {current} now, not {from_stage}: left as it is")
         if stage not in _ALLOWED[current]:
             raise RegistryError(f"{name} v{version} is in {current}; it can move to {', '.join(sorted(_ALLOWED[current]))}, "
                                 f"not {stage}")

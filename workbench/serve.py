@@ -8,6 +8,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import json
+import logging
+import math
 import random
 import threading
 import time
@@ -16,7 +19,9 @@ from collections import Counter, defaultdict, deque
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import asynccontextmanager
-from typing import Any, Callable
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 import torch
@@ -27,16 +32,23 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, Histogram, generate_latest
 from prometheus_client import Counter as PromCounter
+from fastcore.basics import patch
 from pydantic import BaseModel, ConfigDict
 
+from .core import content_hash
 from .governance import Governance, PermissionDenied
 from .optimize import optimized
-from .registry import Registry
+from .registry import Registry, StageChanged
 
 # %% auto #0
-__all__ = ['LATENCY_BUCKETS', 'InputError', 'Predictor', 'QueueTimeout', 'DynamicBatcher', 'Fallback', 'fallback_tradeoff',
-           'Canary', 'ServiceMetrics', 'PredictRequest', 'inputs_schema', 'PredictResponse', 'captured', 'input_key',
-           'create_app', 'BackgroundServer', 'wait_until_ready']
+__all__ = ['log', 'LATENCY_BUCKETS', 'InputError', 'ReloadError', 'Loaded', 'artifact_key', 'Predictor', 'swap_in',
+           'QueueTimeout', 'Overloaded', 'DynamicBatcher', 'Answered', 'Fallback', 'fallback_tradeoff', 'Canary',
+           'ServiceMetrics', 'PredictRequest', 'inputs_schema', 'PredictResponse', 'captured', 'input_key',
+           'answer_bytes', 'read_npy', 'BodyLimit', 'VersionStats', 'ModelService', 'create_app', 'BackgroundServer',
+           'wait_until_ready']
+
+# %% ../nbs/09_serve.ipynb #3b0e7a51
+log = logging.getLogger("workbench.serve")
 
 # %% ../nbs/09_serve.ipynb #e6758e7e
 class InputError(ValueError):
@@ -45,25 +57,51 @@ class InputError(ValueError):
         super().__init__(f"{field}: {reason}")
         self.field, self.reason = field, reason
 
+class ReloadError(RuntimeError):
+    "A reload could not build or check the new version; the version served before is still served."
+
+class Loaded(NamedTuple):
+    "One loaded version: its registry record and the model that answers for it (swapped together)."
+    record: dict
+    model: Callable[[torch.Tensor], torch.Tensor]
+
+def artifact_key(record: dict, backend: str) -> str:
+    "The folder name of a version's optimized artifacts: a hash of its weights, class, config and the backend."
+    identity = {key: record[key] for key in ("hash", "model_class", "config_class", "config")}
+    return content_hash(json.dumps({**identity, "backend": backend}, sort_keys=True, default=str).encode())[:16]
+
 class Predictor:
     "A registered model ready to answer: loaded by `ref` (hash checked), inputs validated against its input schema."
     def __init__(self, registry: Registry, ref: str, device: str = "cpu", backend: str = "torch"):
         self.registry, self.ref, self.device, self.backend = registry, ref, device, backend
-        self.reload()
+        self.loaded = self.load()
+
+    record = property(lambda self: self.loaded.record, doc="The served version's registry record.")
+    model = property(lambda self: self.loaded.model, doc="The served version's model (as `backend` runs it).")
+    name = property(lambda self: self.loaded.record["name"], doc="The served model's name.")
+    version = property(lambda self: self.loaded.record["version"], doc="The served version's number.")
+    schema = property(lambda self: self.loaded.record["input_schema"], doc="The served version's input schema.")
+
+    def load(self) -> Loaded:
+        "Build the version `ref` points at now and check that it answers an example of its input schema; serves nothing."
+        model, record = self.registry.load(self.ref, device=self.device)
+        example = torch.zeros([2 if d is None else d for d in record["input_schema"].get("shape") or [2]])
+        folder = self.registry.root / "optimized" / artifact_key(record, self.backend)
+        model = optimized(model, self.backend, example, folder)     # 'torch', 'int8' or 'onnx' (workbench.optimize)
+        with torch.no_grad():
+            rows = len(model(example.to(self.device)))
+        if rows != len(example):
+            raise RuntimeError(f"{record['name']} v{record['version']} answered {rows} rows for {len(example)}")
+        return Loaded(record, model)
 
     def reload(self) -> int:
-        "Load the version `ref` points at now (after a promotion or rollback); its version number."
-        model, self.record = self.registry.load(self.ref, device=self.device)
-        self.name, self.version, self.schema = self.record["name"], self.record["version"], self.record["input_schema"]
-        example = torch.zeros([2 if d is None else d for d in self.schema.get("shape") or [2]])
-        folder = self.registry.root / "optimized" / self.record["hash"][:16]
-        self.model = optimized(model, self.backend, example, folder)   # 'torch', 'int8' or 'onnx' (workbench.optimize)
+        "Swap in the version `ref` points at now (after a promotion or rollback), built and checked first; its number."
+        swap_in(self)
         return self.version
-
     def validate(self, inputs: Any) -> torch.Tensor:
         "`inputs` as a float32 tensor of the schema's shape, or an `InputError` naming what is wrong."
         try:
-            x = torch.as_tensor(np.asarray(inputs, dtype=np.float32))
+            x = torch.from_numpy(np.array(inputs, dtype=np.float32))
         except (ValueError, TypeError) as e:
             raise InputError("inputs", f"must be a numeric array of a single shape ({e})") from None
         shape = self.schema.get("shape")
@@ -77,8 +115,8 @@ class Predictor:
             lo, hi = self.schema["range"]
             if x.min() < lo or x.max() > hi:
                 raise InputError("inputs", f"values must lie in [{lo}, {hi}], found [{x.min():.4g}, {x.max():.4g}]")
-        if x.shape[0] == 0:
-            raise InputError("inputs", "is empty: send at least one example")
+        if x.dim() == 0 or x.shape[0] == 0:
+            raise InputError("inputs", "is empty: send a batch of at least one example")
         return x
 
     @torch.no_grad()
@@ -90,23 +128,36 @@ class Predictor:
         "Validate, predict, and say which version answered."
         return {"outputs": self.predict(self.validate(inputs)).tolist(), "model": self.name, "version": self.version}
 
+def swap_in(*predictors: Predictor) -> None:
+    "Reload several predictors as one: each new version is built and checked first, then all swap; on a failure none does."
+    try:
+        fresh = [p.load() for p in predictors]
+    except Exception as e:
+        serving = ", ".join(f"{p.name} v{p.version}" for p in predictors)
+        raise ReloadError(f"reload failed, still serving {serving}: {type(e).__name__}: {e}") from e
+    for p, loaded in zip(predictors, fresh):
+        p.loaded = loaded
+
 # %% ../nbs/09_serve.ipynb #d07a50a4
 class QueueTimeout(TimeoutError):
     "A request waited longer than the batcher's `queue_timeout_s`."
 
+class Overloaded(RuntimeError):
+    "The batcher's queue is full: the request was refused at once and nothing was queued."
+
 class DynamicBatcher:
     "Run concurrent requests as batches: up to `max_batch_size` rows, waiting at most `max_delay_ms` after the first."
     def __init__(self, fn: Callable[[torch.Tensor], torch.Tensor], max_batch_size: int = 32, max_delay_ms: float = 2.0,
-                 queue_timeout_s: float = 5.0):
-        if max_batch_size < 1 or max_delay_ms < 0 or queue_timeout_s <= 0:
-            raise ValueError(f"need max_batch_size >= 1, max_delay_ms >= 0, queue_timeout_s > 0; got "
-                             f"{max_batch_size}, {max_delay_ms}, {queue_timeout_s}")
-        self.fn, self.max_batch_size = fn, max_batch_size
+                 queue_timeout_s: float = 5.0, max_queue: int = 1024):
+        if max_batch_size < 1 or max_delay_ms < 0 or queue_timeout_s <= 0 or max_queue < 1:
+            raise ValueError(f"need max_batch_size >= 1, max_delay_ms >= 0, queue_timeout_s > 0, max_queue >= 1; got "
+                             f"{max_batch_size}, {max_delay_ms}, {queue_timeout_s}, {max_queue}")
+        self.fn, self.max_batch_size, self.max_queue = fn, max_batch_size, max_queue
         self.max_delay, self.queue_timeout = max_delay_ms / 1000, queue_timeout_s
         self.batch_sizes, self.queue, self._task = Counter(), None, None
 
     async def start(self) -> None:
-        self.queue = asyncio.Queue()
+        self.queue = asyncio.Queue(self.max_queue)
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
@@ -114,10 +165,18 @@ class DynamicBatcher:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
 
+    @property
+    def running(self) -> bool:
+        "Whether the batching loop is alive."
+        return self._task is not None and not self._task.done()
+
     async def submit(self, x: torch.Tensor) -> torch.Tensor:
-        "Queue the rows `x` (one request) and return the model's outputs for them."
+        "Queue the rows `x` (one request) and return the model's outputs for them; `Overloaded` when the queue is full."
         future = asyncio.get_running_loop().create_future()
-        await self.queue.put((x, future))
+        try:
+            self.queue.put_nowait((x, future))
+        except asyncio.QueueFull:
+            raise Overloaded(f"{self.max_queue} requests are waiting already (max_queue): retry in a moment") from None
         try:
             return await asyncio.wait_for(future, self.queue_timeout)
         except asyncio.TimeoutError:
@@ -140,27 +199,37 @@ class DynamicBatcher:
 
     async def _run(self) -> None:
         while True:
-            items = await self._collect()
             groups: dict[tuple, list] = {}
-            for item in items:
+            for item in await self._collect():
                 groups.setdefault(tuple(item[0].shape[1:]), []).append(item)
             for group in groups.values():
-                batch = torch.cat([x for x, _ in group])
-                try:
-                    out = await asyncio.to_thread(self.fn, batch)
-                except Exception as e:                            # every caller of the batch learns why
-                    for _, future in group:
-                        if not future.done():
-                            future.set_exception(e)
-                    continue
-                self.batch_sizes[len(batch)] += 1
-                sizes = [len(x) for x, _ in group]
-                parts = list(zip(*(o.split(sizes) for o in out))) if isinstance(out, tuple) else out.split(sizes)
-                for (x, future), rows in zip(group, parts):
-                    if not future.done():
-                        future.set_result(rows)
+                await self._answer(group)
+
+    async def _answer(self, group: list) -> None:
+        "Run a group of requests as one batch and hand out the rows; when that fails, each request alone."
+        sizes = [len(x) for x, _ in group]
+        try:
+            out = await asyncio.to_thread(self.fn, torch.cat([x for x, _ in group]))
+            parts = list(zip(*(o.split(sizes) for o in out))) if isinstance(out, tuple) else out.split(sizes)
+        except Exception as error:
+            if len(group) > 1:                                  # find the request that fails; answer the others
+                for item in group:
+                    await self._answer([item])
+            elif not group[0][1].done():
+                group[0][1].set_exception(error)
+            return
+        self.batch_sizes[sum(sizes)] += 1
+        for (_, future), rows in zip(group, parts):
+            if not future.done():
+                future.set_result(rows)
 
 # %% ../nbs/09_serve.ipynb #67f1fd46
+class Answered(IntEnum):
+    "Who answered a row behind a `Fallback`."
+    light = 0
+    heavy = 1
+    cache = 2
+
 class Fallback:
     "Light model first; rows it is unsure of go to the heavy model (all rows when it fails or times out); when the heavy model fails, rows answered before come from a cache."
     def __init__(self, light: Predictor, heavy: Predictor, threshold: float = 0.9, timeout_ms: float | None = None,
@@ -170,34 +239,43 @@ class Fallback:
         if timeout_ms is not None and timeout_ms <= 0:
             raise ValueError(f"timeout_ms must be positive (or None for no time-out), got {timeout_ms}")
         self.light, self.heavy, self.threshold, self.timeout_ms = light, heavy, threshold, timeout_ms
-        self.names = (f"{light.name}@{light.version}", f"{heavy.name}@{heavy.version}", "cache")
         self.stats, self.last_good = Counter(), LRUCache(maxsize=cache_size) if cache_size else None
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="fallback-light") if timeout_ms else None
 
-    def __getattr__(self, attribute):          # name, version, record, ref, validate, reload: the light model's
+    def __getattr__(self, attribute):          # name, version, record, ref, validate: the light model's
         return getattr(self.light, attribute)
 
+    @property
+    def names(self) -> tuple[str, str, str]:
+        "What `answered_by` says for each `Answered` value."
+        return (f"{self.light.name}@{self.light.version}", f"{self.heavy.name}@{self.heavy.version}", "cache")
+
+    def reload(self) -> int:
+        "Reload both models as one (both built and checked before either is swapped); the light model's version."
+        swap_in(self.light, self.heavy)
+        return self.light.version
+
     def predict(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        "Class probabilities per row, and who answered each row (0 light, 1 heavy, 2 cache)."
+        "Class probabilities per row, and who answered each row (`Answered` values)."
         try:
             probs = torch.softmax(self._light(x), -1)
-            by = (probs.max(-1).values < self.threshold).long()
+            by = torch.where(probs.max(-1).values < self.threshold, Answered.heavy, Answered.light)
         except Exception as e:
             self.stats["light_timeouts" if isinstance(e, FutureTimeout) else "light_errors"] += 1
-            probs, by = torch.zeros(len(x), 0), torch.ones(len(x), dtype=torch.long)
-        unsure = by == 1
+            probs, by = torch.zeros(len(x), 0), torch.full((len(x),), Answered.heavy)
+        unsure = by == Answered.heavy
         if unsure.any():
             try:
                 answers = torch.softmax(self.heavy.predict(x[unsure]), -1)
             except Exception as e:
                 self.stats["heavy_errors"] += 1
-                answers, by[unsure] = self._recall(x[unsure], e), 2
+                answers, by[unsure] = self._recall(x[unsure], e), Answered.cache
             probs = answers if probs.shape[1] == 0 else probs.index_put((unsure,), answers)
         if self.last_good is not None:
             for row, p, who in zip(x, probs, by.tolist()):
-                if who < 2:
+                if who != Answered.cache:
                     self.last_good[_row_key(row)] = p
-        self.stats.update({name: int((by == i).sum()) for i, name in enumerate(("light", "heavy", "cache"))})
+        self.stats.update({who.name: int((by == who).sum()) for who in Answered})
         return probs, by
 
     def _light(self, x: torch.Tensor) -> torch.Tensor:
@@ -258,14 +336,20 @@ class Canary:
             return True
         return False
 
-    def roll_back(self, governance: Governance | None = None) -> None:
-        "Archive the canary's registry version, recording why in the audit trail (when there is one)."
-        p = self.predictor
+    def roll_back(self, governance: Governance | None = None) -> bool:
+        "Archive the canary's version if it is still the canary (else leave it); audited either way. Whether it was archived."
+        p, target = self.predictor, f"{self.predictor.name}@{self.predictor.version}"
+        counts = {"requests": self.requests, "errors": self.errors, "max_error_rate": self.max_error_rate}
         reason = f"automatic canary rollback: {self.errors} errors in {self.requests} requests (limit {self.max_error_rate:.0%})"
-        p.registry.transition(p.name, p.version, "archived", note=reason)
+        try:
+            p.registry.transition(p.name, p.version, "archived", note=reason, from_stage="canary")
+        except StageChanged as e:
+            if governance is not None:
+                governance.audit.append("serving", "canary_rollback", target, outcome="skipped", reason=str(e), **counts)
+            return False
         if governance is not None:
-            governance.audit.append("serving", "canary_rollback", f"{p.name}@{p.version}", requests=self.requests,
-                                    errors=self.errors, max_error_rate=self.max_error_rate)
+            governance.audit.append("serving", "canary_rollback", target, **counts)
+        return True
 
 # %% ../nbs/09_serve.ipynb #7c80447e
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -355,162 +439,344 @@ def input_key(x: torch.Tensor) -> str:
     "A cache key for an input batch: SHA-256 of its shape and bytes."
     return hashlib.sha256(str(tuple(x.shape)).encode() + x.numpy().tobytes()).hexdigest()
 
-def create_app(predictor: Predictor | Fallback, max_batch_size: int = 32, max_delay_ms: float = 2.0, queue_timeout_s: float = 5.0,
-               cache_size: int = 4096, max_body_bytes: int = 1_000_000, governance: Governance | None = None,
-               canary: Canary | None = None, capture=None) -> FastAPI:
-    "The serving app for one predictor, optionally with a canary (see the table above); `capture`, a log, receives every row's inputs and outputs."
-    metrics = ServiceMetrics()
-    batcher = DynamicBatcher(metrics.observed(predictor), max_batch_size, max_delay_ms, queue_timeout_s)
-    canary_batcher = DynamicBatcher(metrics.observed(canary.predictor), max_batch_size, max_delay_ms, queue_timeout_s) if canary else None
-    cache = LRUCache(maxsize=cache_size)
-    per_version = defaultdict(lambda: {"requests": 0, "errors": 0, "latency_ms": deque(maxlen=2000)})
+def answer_bytes(answer: torch.Tensor | tuple) -> int:
+    "What a cached answer costs, in bytes: its tensors' data plus a fixed 256 for the key and object headers."
+    return 256 + sum(t.element_size() * t.nelement() for t in (answer if isinstance(answer, tuple) else (answer,)))
 
-    @asynccontextmanager
-    async def lifespan(app):
-        for b in filter(None, (batcher, canary_batcher)):
-            await b.start()
-        yield
-        for b in filter(None, (batcher, canary_batcher)):
-            await b.stop()
+# %% ../nbs/09_serve.ipynb #6a1f0c3e
+_NPY_HEADERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 
-    async def answer(x: torch.Tensor) -> tuple[torch.Tensor, int]:
-        "Route to the canary or the served version, recording each version's outcome; (outputs, version)."
-        if canary is not None and canary.chosen():
-            version, start = canary.predictor.version, time.perf_counter()
-            try:
-                out = await canary_batcher.submit(x)
-                ok = True
-            except QueueTimeout:
-                raise
-            except Exception:
-                ok = False
-            record = per_version[version]
-            record["requests"] += 1
-            record["errors"] += not ok
-            record["latency_ms"].append((time.perf_counter() - start) * 1000)
-            if canary.record(ok):
-                await asyncio.to_thread(canary.roll_back, governance)
-            if ok:
-                return out, version
-        version, start = predictor.version, time.perf_counter()
-        record = per_version[version]
-        record["requests"] += 1
+def read_npy(body: bytes) -> np.ndarray:
+    "The array in a `.npy` body, its header (version, dtype, shape) checked against the body's size first; `InputError` if not."
+    f = io.BytesIO(body)
+    try:
+        version = np.lib.format.read_magic(f)
+        if version not in _NPY_HEADERS:
+            raise ValueError(f"format version {version[0]}.{version[1]} is not read here (1.0 and 2.0 are)")
+        shape, fortran_order, dtype = _NPY_HEADERS[version](f)
+    except (ValueError, EOFError, OSError, SyntaxError) as e:
+        raise InputError("body", f"not a NumPy .npy array: {e}") from None
+    if dtype.hasobject or dtype.kind not in "biuf":
+        raise InputError("body", f"dtype {dtype} is not a number type (bool, int, uint or float)")
+    count, available = math.prod(shape), len(body) - f.tell()
+    if count * dtype.itemsize != available:
+        raise InputError("body", f"the header declares {shape} of {dtype} ({count * dtype.itemsize} bytes) but "
+                                 f"{available} bytes follow it")
+    return np.frombuffer(body, dtype, count, offset=f.tell()).reshape(shape, order="F" if fortran_order else "C")
+
+# %% ../nbs/09_serve.ipynb #1e7b4f62
+class BodyLimit:
+    "ASGI middleware: a request body over `max_bytes` gets 413 as soon as the bytes received pass the limit."
+    def __init__(self, app, max_bytes: int, refused: Callable[[], None] = lambda: None):
+        self.app, self.max_bytes, self.refused = app, max_bytes, refused
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            return await self.refuse(scope, receive, send, f"{int(declared)} bytes")
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":                # the client went away
+                return
+            body += message.get("body", b"")
+            if len(body) > self.max_bytes:
+                return await self.refuse(scope, receive, send, f"more than {self.max_bytes} bytes")
+            if not message.get("more_body"):
+                break
+        replayed = False
+        async def replay():
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": bytes(body), "more_body": False}
+        await self.app(scope, replay, send)
+
+    async def refuse(self, scope, receive, send, size: str) -> None:
+        self.refused()
+        detail = f"request body of {size} exceeds the limit of {self.max_bytes} bytes"
+        await JSONResponse({"detail": detail}, 413, headers={"Connection": "close"})(scope, receive, send)
+
+# %% ../nbs/09_serve.ipynb #4a6e2b18
+@dataclass
+class VersionStats:
+    "One version's requests, errors and the latency of its last 2,000 answers, as the server saw them."
+    requests: int = 0
+    errors: int = 0
+    latency_ms: deque = field(default_factory=lambda: deque(maxlen=2000))
+
+class ModelService:
+    "The state behind one serving app: predictor and canary with their batchers, the cache, metrics, per-version stats."
+    def __init__(self, predictor: Predictor | Fallback, max_batch_size: int = 32, max_delay_ms: float = 2.0,
+                 queue_timeout_s: float = 5.0, max_queue: int = 1024, max_rows: int = 1024, cache_bytes: int = 64 << 20,
+                 governance: Governance | None = None, canary: Canary | None = None, capture=None):
+        if max_rows < 1 or cache_bytes < 0:
+            raise ValueError(f"need max_rows >= 1 and cache_bytes >= 0, got {max_rows} and {cache_bytes}")
+        self.predictor, self.canary, self.governance, self.capture = predictor, canary, governance, capture
+        self.max_rows, self.metrics = max_rows, ServiceMetrics()
+        batcher = lambda p: DynamicBatcher(self.metrics.observed(p), max_batch_size, max_delay_ms, queue_timeout_s, max_queue)
+        self.batcher = batcher(predictor)
+        self.canary_batcher = batcher(canary.predictor) if canary else None
+        self.cache = LRUCache(cache_bytes, getsizeof=answer_bytes) if cache_bytes else None
+        self.per_version: defaultdict[int, VersionStats] = defaultdict(VersionStats)
+        self.admin_pool = ThreadPoolExecutor(1, thread_name_prefix="serve-admin")    # admin work: off the event loop
+
+    async def start(self) -> None:
+        for batcher in filter(None, (self.batcher, self.canary_batcher)):
+            await batcher.start()
+
+    async def stop(self) -> None:
+        for batcher in filter(None, (self.batcher, self.canary_batcher)):
+            await batcher.stop()
+        self.admin_pool.shutdown(wait=False)
+
+    def served(self, name: str) -> None:
+        "Nothing if `name` is the served model; 404 otherwise."
+        if name != self.predictor.name:
+            raise HTTPException(404, f"model {name!r} is not served here; this server serves {self.predictor.name!r}")
+
+    async def on_admin_thread(self, fn: Callable, *args) -> Any:
+        "`fn(*args)` on the admin thread (database and audit work: never on the event loop)."
+        return await asyncio.get_running_loop().run_in_executor(self.admin_pool, fn, *args)
+
+# %% ../nbs/09_serve.ipynb #9e1d4b75
+@patch
+async def route(self: ModelService, x: torch.Tensor) -> tuple[Any, int]:
+    "Answer a validated batch by the canary or the served version, recording each version's outcome; (outputs, version)."
+    canary = self.canary
+    if canary is not None and canary.chosen():
+        version, start, stats = canary.predictor.version, time.perf_counter(), self.per_version[canary.predictor.version]
         try:
-            out = await batcher.submit(x)
+            out, ok = await self.canary_batcher.submit(x), True
+        except Overloaded:
+            out, ok = None, None                              # not the canary's fault: the served version answers
         except QueueTimeout:
             raise
         except Exception:
-            record["errors"] += 1
-            raise
-        record["latency_ms"].append((time.perf_counter() - start) * 1000)
-        return out, version
+            out, ok = None, False
+        if ok is not None:
+            stats.requests += 1
+            stats.errors += not ok
+            stats.latency_ms.append((time.perf_counter() - start) * 1000)
+            if canary.record(ok):
+                await self.on_admin_thread(canary.roll_back, self.governance)
+        if ok:
+            return out, version
+    version, start, stats = self.predictor.version, time.perf_counter(), self.per_version[self.predictor.version]
+    stats.requests += 1
+    try:
+        out = await self.batcher.submit(x)
+    except (Overloaded, QueueTimeout):
+        raise
+    except Exception:
+        stats.errors += 1
+        raise
+    stats.latency_ms.append((time.perf_counter() - start) * 1000)
+    return out, version
+
+# %% ../nbs/09_serve.ipynb #2f7d9a64
+@patch
+async def caller(self: ModelService, api_key: str | None) -> str:
+    "The user an `X-API-Key` belongs to (401 when it matches none), or 'anonymous' without a key or a governance layer."
+    if api_key is None or self.governance is None:
+        return "anonymous"
+    try:
+        return (await asyncio.to_thread(self.governance.identify, api_key))["name"]
+    except PermissionDenied as e:
+        raise HTTPException(401, str(e)) from None
+
+@patch
+async def answer(self: ModelService, x: torch.Tensor, request_id: str) -> tuple[Any, int]:
+    "`route`, with its failures turned into HTTP answers: 503 (+ `Retry-After`) when overloaded, 500 naming the request."
+    name, version = self.predictor.name, self.predictor.version
+    try:
+        return await self.route(x)
+    except Overloaded as e:
+        self.metrics.record(name, version, "overloaded")
+        raise HTTPException(503, str(e), headers={"Retry-After": "1"}) from None
+    except QueueTimeout as e:
+        self.metrics.record(name, version, "timeout")
+        raise HTTPException(503, str(e), headers={"Retry-After": "1"}) from None
+    except Exception as e:
+        self.metrics.record(name, version, "error")
+        log.error("request %s: %s v%s failed", request_id, name, version, exc_info=e)
+        raise HTTPException(500, {"msg": f"the model failed on this request ({type(e).__name__}); the server log has "
+                                         f"the details under its request_id", "request_id": request_id}) from None
+
+@patch
+def remember(self: ModelService, key: tuple, out: Any) -> None:
+    "Cache an answer (a copy: a row's view would keep its whole batch alive) unless it alone exceeds the cache."
+    if self.cache is not None and answer_bytes(out) <= self.cache.maxsize:
+        self.cache[key] = tuple(t.clone() for t in out) if isinstance(out, tuple) else out.clone()
+
+@patch
+async def respond(self: ModelService, name: str, inputs: Any, api_key: str | None = None,
+                  claimed_caller: str | None = None) -> dict:
+    "Validate, look up the cache, answer (batched), log and count one request."
+    self.served(name)
+    p, start, request_id = self.predictor, time.perf_counter(), uuid.uuid4().hex
+    caller = await self.caller(api_key)
+    try:
+        x = p.validate(inputs)
+    except InputError as e:
+        self.metrics.record(name, p.version, "invalid")
+        raise HTTPException(422, [{"loc": ["body", e.field], "msg": e.reason, "type": "value_error"}]) from None
+    if len(x) > self.max_rows:
+        self.metrics.record(name, p.version, "too_large")
+        raise HTTPException(413, f"{len(x)} rows exceed the limit of {self.max_rows} rows per request: send smaller batches")
+    key = (p.version, input_key(x))                   # only the served version's answers are cached
+    out, version = (self.cache.get(key) if self.cache is not None else None), p.version
+    cached = out is not None
+    if self.cache is not None:
+        self.metrics.lookup(name, cached)
+    if not cached:
+        out, version = await self.answer(x, request_id)
+        if version == key[0]:
+            self.remember(key, out)
+    answered_by = None
+    if isinstance(out, tuple):                        # a Fallback: probabilities, and who answered each row
+        out, by = out
+        answered_by = [p.names[i] for i in by.tolist()]
+    outputs = out.tolist()
+    if self.governance is not None:
+        await asyncio.to_thread(self.governance.log_prediction, caller, name, version, x.numpy(), outputs, request_id,
+                                claimed_caller=claimed_caller)
+    if self.capture is not None:
+        await asyncio.to_thread(self.capture.append, captured(request_id, name, version, x, outputs))
+    self.metrics.record(name, version, "ok", time.perf_counter() - start)
+    return {"outputs": outputs, "model": name, "version": version, "cached": cached, "answered_by": answered_by,
+            "request_id": request_id}
+
+# %% ../nbs/09_serve.ipynb #7a2c5e90
+@patch
+async def admin(self: ModelService, api_key: str | None, target: str, act: Callable[[str], dict]) -> dict:
+    "Authorize (permission `promote`), then `act(actor)`, both on the admin thread; 403 when refused."
+    if self.governance is None:
+        raise HTTPException(403, "admin actions need a governance layer (create_app(..., governance=...))")
+    def authorized() -> dict:
+        return act(self.governance.authorize(api_key or "", "promote", target))
+    try:
+        return await self.on_admin_thread(authorized)
+    except PermissionDenied as e:
+        raise HTTPException(403, str(e)) from None
+
+@patch
+def _reload(self: ModelService, actor: str) -> dict:
+    "Reload the predictor and audit it; a failed reload is audited too and answered with 409."
+    p, audit = self.predictor, self.governance.audit
+    before = p.version
+    try:
+        after = p.reload()
+    except ReloadError as e:
+        audit.append(actor, "reload", f"{p.name}@{before}", outcome="failed", ref=p.ref, reason=str(e))
+        raise HTTPException(409, str(e)) from None
+    audit.append(actor, "reload", f"{p.name}@{after}", ref=p.ref, previous=before)
+    return {"model": p.name, "previous": before, "version": after}
+
+@patch
+async def reload(self: ModelService, api_key: str | None) -> dict:
+    "Swap in the version the alias points at now (admin); the cache is emptied."
+    result = await self.admin(api_key, f"{self.predictor.name} (reload)", self._reload)
+    if self.cache is not None:
+        self.cache.clear()
+    return result
+
+@patch
+async def set_canary_weight(self: ModelService, api_key: str | None, weight: float) -> dict:
+    "Change the canary's share of traffic (admin)."
+    canary = self.canary
+    if canary is None or self.governance is None:
+        raise HTTPException(409, "this server runs no canary under governance")
+    if not 0 <= weight <= 1:
+        raise HTTPException(422, [{"loc": ["query", "weight"], "msg": "must lie in [0, 1]", "type": "value_error"}])
+    def act(actor: str) -> dict:
+        canary.weight = weight
+        self.governance.audit.append(actor, "canary_weight", f"{canary.predictor.name}@{canary.predictor.version}",
+                                     weight=weight)
+        return {"canary": canary.predictor.version, "weight": weight, "active": canary.active}
+    return await self.admin(api_key, f"{self.predictor.name} (canary weight)", act)
+
+@patch
+def statistics(self: ModelService) -> dict:
+    "Counts by outcome and of the cache, batch sizes, each version's requests, errors and latency, the canary's state."
+    def summary(s: VersionStats) -> dict:
+        latency = s.latency_ms
+        return {"requests": s.requests, "errors": s.errors, "error_rate": s.errors / s.requests if s.requests else None,
+                "p50_ms": float(np.percentile(latency, 50)) if latency else None,
+                "p99_ms": float(np.percentile(latency, 99)) if latency else None}
+    canary = self.canary
+    return {**self.metrics.totals(), "batch_sizes": dict(sorted(self.batcher.batch_sizes.items())),
+            "versions": {v: summary(s) for v, s in self.per_version.items()},
+            "canary": None if canary is None else {"version": canary.predictor.version, "weight": canary.weight,
+                                                   "active": canary.active}}
+
+# %% ../nbs/09_serve.ipynb #3c9b7d15
+def create_app(predictor: Predictor | Fallback, max_batch_size: int = 32, max_delay_ms: float = 2.0,
+               queue_timeout_s: float = 5.0, cache_bytes: int = 64 << 20, max_body_bytes: int = 1_000_000,
+               max_rows: int = 1024, max_queue: int = 1024, governance: Governance | None = None,
+               canary: Canary | None = None, capture=None) -> FastAPI:
+    "The serving app for one predictor, optionally with a canary (see the table above); `capture`, a log, receives every row's inputs and outputs."
+    service = ModelService(predictor, max_batch_size, max_delay_ms, queue_timeout_s, max_queue, max_rows, cache_bytes,
+                           governance, canary, capture)
+
+    @asynccontextmanager
+    async def lifespan(app):
+        await service.start()
+        yield
+        await service.stop()
 
     app = FastAPI(title=f"workbench serving: {predictor.name}", lifespan=lifespan,
                   description="Real-time predictions from the workbench model registry.")
-    app.state.predictor, app.state.batcher, app.state.cache = predictor, batcher, cache
-    app.state.metrics = metrics
-
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):
-        size = request.headers.get("content-length")
-        if size is not None and size.isdigit() and int(size) > max_body_bytes:
-            metrics.record(predictor.name, predictor.version, "too_large")
-            return JSONResponse({"detail": f"request body of {size} bytes exceeds the limit of {max_body_bytes}"}, 413)
-        return await call_next(request)
-
-    def served(name: str) -> None:
-        if name != predictor.name:
-            raise HTTPException(404, f"model {name!r} is not served here; this server serves {predictor.name!r}")
-
-    async def respond(name: str, inputs: Any, caller: str) -> dict:
-        "Validate, look up the cache, answer (batched), log and count one request."
-        served(name)
-        start = time.perf_counter()
-        try:
-            x = predictor.validate(inputs)
-        except InputError as e:
-            metrics.record(name, predictor.version, "invalid")
-            raise HTTPException(422, [{"loc": ["body", e.field], "msg": e.reason, "type": "value_error"}]) from None
-        key = input_key(x)
-        hit = cache.get((predictor.version, key))          # only the served version's answers are cached
-        cached = hit is not None
-        metrics.lookup(name, cached)
-        if cached:
-            out, version = hit, predictor.version
-        else:
-            try:
-                out, version = await answer(x)
-            except QueueTimeout as e:
-                metrics.record(name, predictor.version, "timeout")
-                raise HTTPException(503, str(e)) from None
-            except Exception:
-                metrics.record(name, predictor.version, "error")
-                raise
-            if version == predictor.version:
-                cache[(version, key)] = out
-        answered_by = None
-        if isinstance(out, tuple):                             # a Fallback: probabilities, and who answered each row
-            out, by = out
-            answered_by = [predictor.names[i] for i in by.tolist()]
-        outputs, request_id = out.tolist(), uuid.uuid4().hex
-        if governance is not None:
-            await asyncio.to_thread(governance.log_prediction, caller, name, version, x.numpy(), outputs, request_id)
-        if capture is not None:
-            await asyncio.to_thread(capture.append, captured(request_id, name, version, x, outputs))
-        metrics.record(name, version, "ok", time.perf_counter() - start)
-        return {"outputs": outputs, "model": name, "version": version, "cached": cached, "answered_by": answered_by,
-                "request_id": request_id}
-
-    async def predict(name: str, body: PredictRequest, x_caller: str = Header("anonymous")):
-        "Predict for a batch sent as JSON: `{\"inputs\": [...]}`."
-        return await respond(name, body.inputs, x_caller)
-
-    app.post("/v1/models/{name}/predict", response_model=PredictResponse)(predict)
+    app.state.service = service
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes,
+                       refused=lambda: service.metrics.record(predictor.name, predictor.version, "too_large"))
 
     def openapi() -> dict:
-        "FastAPI's spec, with the request's `inputs` spelled out for the loaded version (checking stays the predictor's)."
-        if app.openapi_schema is None:
+        "FastAPI's spec, with the request's `inputs` spelled out for the loaded version (rebuilt when it changes)."
+        if app.openapi_schema is None or app.state.spec_version != predictor.version:
             spec = get_openapi(title=app.title, version=app.version, routes=app.routes)
             spec["components"]["schemas"]["PredictRequest"]["properties"]["inputs"].update(inputs_schema(predictor.schema))
-            app.openapi_schema = spec
+            app.openapi_schema, app.state.spec_version = spec, predictor.version
         return app.openapi_schema
 
     app.openapi = openapi
 
+    @app.post("/v1/models/{name}/predict", response_model=PredictResponse)
+    async def predict(name: str, body: PredictRequest, x_api_key: str = Header(None), x_caller: str = Header(None)):
+        "Predict for a batch sent as JSON: `{\"inputs\": [...]}`. `X-Caller` is logged as a claim; `X-API-Key` identifies."
+        return await service.respond(name, body.inputs, x_api_key, x_caller)
+
     @app.post("/v1/models/{name}/predict.npy", response_model=PredictResponse, openapi_extra={"requestBody": {
         "required": True, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
-    async def predict_npy(name: str, request: Request, x_caller: str = Header("anonymous")):
+    async def predict_npy(name: str, request: Request, x_api_key: str = Header(None), x_caller: str = Header(None)):
         "Predict for a batch sent as a NumPy `.npy` file (`numpy.save`): large inputs without JSON's parsing cost."
-        served(name)
+        service.served(name)
         try:
-            inputs = np.load(io.BytesIO(await request.body()), allow_pickle=False)
-        except (ValueError, EOFError, OSError) as e:
-            metrics.record(name, predictor.version, "invalid")
-            raise HTTPException(422, [{"loc": ["body"], "msg": f"not a NumPy .npy array: {e}", "type": "value_error"}]) from None
-        return await respond(name, inputs, x_caller)
+            inputs = read_npy(await request.body())
+        except InputError as e:
+            service.metrics.record(name, predictor.version, "invalid")
+            raise HTTPException(422, [{"loc": ["body"], "msg": e.reason, "type": "value_error"}]) from None
+        return await service.respond(name, inputs, x_api_key, x_caller)
 
     @app.get("/v1/models/{name}")
     async def metadata(name: str):
-        served(name)
+        service.served(name)
         r = predictor.record
         return {"name": r["name"], "version": r["version"], "ref": predictor.ref, "stage": r["stage"], "hash": r["hash"],
                 "input_schema": r["input_schema"], "output_schema": r["output_schema"], "metrics": r["metrics"]}
 
     @app.post("/v1/models/{name}/reload")
     async def reload(name: str, x_api_key: str = Header(None)):
-        served(name)
-        if governance is None:
-            raise HTTPException(403, "admin actions need a governance layer (create_app(..., governance=...))")
-        try:
-            actor = governance.authorize(x_api_key or "", "promote", f"{name} (reload)")
-        except PermissionDenied as e:
-            raise HTTPException(403, str(e)) from None
-        before = predictor.version
-        after = await asyncio.to_thread(predictor.reload)
-        cache.clear()
-        app.openapi_schema = None                              # the new version may take another shape
-        governance.audit.append(actor, "reload", f"{name}@{after}", ref=predictor.ref, previous=before)
-        return {"model": name, "previous": before, "version": after}
+        service.served(name)
+        return await service.reload(x_api_key)
+
+    @app.post("/v1/models/{name}/canary")
+    async def set_canary_weight(name: str, weight: float, x_api_key: str = Header(None)):
+        service.served(name)
+        return await service.set_canary_weight(x_api_key, weight)
 
     @app.get("/health")
     async def health():
@@ -518,40 +784,17 @@ def create_app(predictor: Predictor | Fallback, max_batch_size: int = 32, max_de
 
     @app.get("/ready")
     async def ready():
-        if batcher._task is None or batcher._task.done():
+        if not service.batcher.running:
             raise HTTPException(503, "the batcher is not running")
         return {"ready": True, "model": predictor.name, "version": predictor.version}
 
-    @app.post("/v1/models/{name}/canary")
-    async def set_canary_weight(name: str, weight: float, x_api_key: str = Header(None)):
-        served(name)
-        if canary is None or governance is None:
-            raise HTTPException(409, "this server runs no canary under governance")
-        try:
-            actor = governance.authorize(x_api_key or "", "promote", f"{name} (canary weight)")
-        except PermissionDenied as e:
-            raise HTTPException(403, str(e)) from None
-        if not 0 <= weight <= 1:
-            raise HTTPException(422, [{"loc": ["query", "weight"], "msg": "must lie in [0, 1]", "type": "value_error"}])
-        canary.weight = weight
-        governance.audit.append(actor, "canary_weight", f"{name}@{canary.predictor.version}", weight=weight)
-        return {"canary": canary.predictor.version, "weight": weight, "active": canary.active}
-
     @app.get("/metrics", include_in_schema=False)
     async def prometheus_metrics():
-        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+        return Response(service.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/v1/stats")
     async def statistics():
-        versions = {v: {"requests": r["requests"], "errors": r["errors"],
-                        "error_rate": r["errors"] / r["requests"] if r["requests"] else None,
-                        "p50_ms": float(np.percentile(r["latency_ms"], 50)) if r["latency_ms"] else None,
-                        "p99_ms": float(np.percentile(r["latency_ms"], 99)) if r["latency_ms"] else None}
-                    for v, r in per_version.items()}
-        return {**metrics.totals(),
-                "batch_sizes": dict(sorted(batcher.batch_sizes.items())), "versions": versions,
-                "canary": None if canary is None else {"version": canary.predictor.version, "weight": canary.weight,
-                                                       "active": canary.active}}
+        return service.statistics()
 
     return app
 
