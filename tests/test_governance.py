@@ -60,8 +60,10 @@ def test_four_concurrent_promotions_leave_one_production_version(tmp_path):
         table = registry.versions("m")
         assert (table.stage == "production").sum() == 1, table
         assert sorted(table.stage) == ["archived"] * 3 + ["production"], table
-        promotions = [e for e in gov.audit.entries() if e["action"] == "promote" and e["details"]["stage"] == "production"]
+        promotions = [e for e in gov.audit.entries() if e["action"] == "promote" and e["details"]["stage"] == "production"
+                      and e["outcome"] != "intent"]
         assert len(promotions) == 4 and all(e["outcome"] == "ok" for e in promotions), promotions
+        assert gov.audit.unfinished() == []              # every intent has its outcome
         gov.audit.verify()
         moves = registry.transitions("m")
         assert (moves.to_stage == "production").sum() == 4 and (moves.to_stage == "archived").sum() == 3, moves

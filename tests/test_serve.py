@@ -20,13 +20,21 @@ from conftest import workbench_serve
 
 SETUP = '''
 import sys, torch
+from workbench.governance import Governance
 from workbench.models import MLP, MLPConfig
 from workbench.registry import Registry
 registry = Registry(sys.argv[1])
+gov = Governance(registry)
+admin = gov.bootstrap("root")
+reviewer = gov.add_user(admin, "rev", ["reviewer"])
+gov.policies.mkdir(parents=True, exist_ok=True)
+(gov.policies / "echo.yaml").write_text("require_lineage: false\n")
 torch.manual_seed(0)
-v = registry.register("echo", MLP(MLPConfig(in_features=8, hidden=[16], out_features=3)),
-                      {"shape": [None, 8]}, {"shape": [None, 3]}, metrics={"accuracy": 1.0})
-registry.transition("echo", v, "staging"); registry.transition("echo", v, "production")
+v = gov.register(admin, "echo", MLP(MLPConfig(in_features=8, hidden=[16], out_features=3)),
+                 {"shape": [None, 8]}, {"shape": [None, 3]}, metrics={"accuracy": 1.0})
+gov.promote(admin, "echo", v, "staging")
+gov.approve(reviewer, gov.request(admin, "echo", v, "production"))
+gov.promote(admin, "echo", v, "production")
 '''
 
 REQUESTS, CLIENTS = 10_000, 64

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import functools
 import hashlib
 import importlib.metadata
@@ -13,6 +14,7 @@ import io
 import os
 import platform
 import random
+import re
 import sqlite3
 import sys
 import tempfile
@@ -26,9 +28,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['WORKSPACE_LAYOUT', 'ConfigError', 'parse_override', 'Config', 'seed_everything', 'DeviceError', 'available_devices',
-           'get_device', 'Workspace', 'progress', 'content_hash', 'atomic_open', 'atomic_write', 'enable_wal',
-           'environment_info']
+__all__ = ['WORKSPACE_LAYOUT', 'NAME_RULE', 'ConfigError', 'parse_override', 'Config', 'seed_everything', 'DeviceError',
+           'available_devices', 'get_device', 'Workspace', 'progress', 'content_hash', 'atomic_open', 'atomic_write',
+           'owner_only', 'locked_file', 'cut_torn_tail', 'valid_name', 'enable_wal', 'environment_info']
 
 # %% ../nbs/00_core.ipynb #853dbccd
 class ConfigError(ValueError):
@@ -279,7 +281,9 @@ def _fsync_dir(folder: Path) -> None:
 
 # %% ../nbs/00_core.ipynb #9777c41d
 @contextlib.contextmanager
-def atomic_open(path: str | Path, mode: str = "wb", **kwargs) -> Iterator[io.IOBase]:
+def atomic_open(path: str | Path, mode: str = "wb",
+                permissions: int | None = None,  # e.g. 0o600; default: the old file's, or 0o644 for a new one
+                **kwargs) -> Iterator[io.IOBase]:
     "Open a temporary file beside `path`; on success it replaces `path` in one rename, on any error `path` is left untouched."
     if not mode.startswith("w"):
         raise ValueError(f"atomic_open writes whole files: mode must start with 'w', got {mode!r}")
@@ -291,7 +295,9 @@ def atomic_open(path: str | Path, mode: str = "wb", **kwargs) -> Iterator[io.IOB
             yield f
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
+        if permissions is None:                                   # the temporary file is 0o600 from its creation
+            permissions = path.stat().st_mode & 0o777 if path.exists() else 0o644
+        os.chmod(tmp, permissions)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -300,13 +306,63 @@ def atomic_open(path: str | Path, mode: str = "wb", **kwargs) -> Iterator[io.IOB
     _fsync_dir(path.parent)
 
 # %% ../nbs/00_core.ipynb #c10dffcf
-def atomic_write(path: str | Path, data: bytes | str, encoding: str = "utf-8") -> Path:
+def atomic_write(path: str | Path, data: bytes | str, encoding: str = "utf-8", permissions: int | None = None) -> Path:
     "Write `data` (bytes, or text in `encoding`) to `path` atomically; return the path."
     if isinstance(data, str):
         data = data.encode(encoding)
-    with atomic_open(path, "wb") as f:
+    with atomic_open(path, "wb", permissions=permissions) as f:
         f.write(data)
     return Path(path)
+
+def owner_only(path: str | Path) -> Path:
+    "Create `path` if missing, empty and readable by its owner only from its first byte (for logs, keys, databases)."
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    return path
+
+# %% ../nbs/00_core.ipynb #8c2d5a91
+@contextlib.contextmanager
+def locked_file(path: str | Path) -> Iterator[io.BufferedRandom]:
+    "`path` opened for reading and writing (created owner-only if missing) under an exclusive lock, released on exit."
+    with open(owner_only(path), "r+b") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield f
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+def cut_torn_tail(f) -> bytes:
+    "Cut a last line without its newline (an append a crash interrupted) off a locked log; the bytes cut (b'' if none)."
+    end = f.seek(0, os.SEEK_END)
+    if end == 0:
+        return b""
+    f.seek(end - 1)
+    if f.read(1) == b"\n":
+        return b""
+    keep, position = 0, end
+    while position > 0:
+        step = min(1 << 16, position)
+        f.seek(position - step)
+        newline = f.read(step).rfind(b"\n")
+        if newline >= 0:
+            keep = position - step + newline + 1
+            break
+        position -= step
+    f.seek(keep)
+    torn = f.read()
+    f.truncate(keep)
+    f.flush()
+    os.fsync(f.fileno())
+    return torn
+
+# %% ../nbs/00_core.ipynb #2b7e4c1d
+NAME_RULE = "use 1-128 letters, digits, '-', '_' or '.', starting with a letter or digit"
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+
+def valid_name(name: Any) -> bool:
+    "Whether `name` may name a dataset, model, feature view, annotator… (see `NAME_RULE`)."
+    return isinstance(name, str) and _NAME.fullmatch(name) is not None and ".." not in name
 
 # %% ../nbs/00_core.ipynb #eeabf975
 def enable_wal(con: sqlite3.Connection, timeout: float = 30.0) -> str:

@@ -25,7 +25,7 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict
 
-from .core import Workspace, content_hash, progress
+from .core import NAME_RULE, Workspace, content_hash, progress, valid_name
 
 # %% auto #0
 __all__ = ['ColumnType', 'TRANSFORMATIONS', 'DataError', 'InvalidName', 'DatasetNotFound', 'SchemaError', 'CorruptObject',
@@ -245,13 +245,10 @@ def code_version(fn: Callable) -> str:
         return "unknown"
 
 # %% ../nbs/01_data.ipynb #adc684b6
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
-
 def check_name(name: str, what: str = "dataset name") -> str:
-    "`name` if it is a valid name (of a dataset, task, annotator...), else `InvalidName`."
-    if not isinstance(name, str) or not _NAME.fullmatch(name) or ".." in name:
-        raise InvalidName(f"invalid {what} {name!r}: use 1-128 letters, digits, '-', '_' or '.', "
-                          "starting with a letter or digit")
+    "`name` if it is a valid name (of a dataset, task, annotator...; `workbench.core.NAME_RULE`), else `InvalidName`."
+    if not valid_name(name):
+        raise InvalidName(f"invalid {what} {name!r}: {NAME_RULE}")
     return name
 
 # %% ../nbs/01_data.ipynb #f6a9689d

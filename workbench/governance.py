@@ -5,12 +5,13 @@
 # %% ../nbs/08_governance.ipynb #6f0b0595
 from __future__ import annotations
 
-import fcntl
+import contextlib
 import hashlib
 import json
 import os
 import secrets
-import shutil
+import tempfile
+import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -20,12 +21,13 @@ import yaml
 from fastcore.basics import patch
 from pydantic import BaseModel, ConfigDict, Field
 
-from .core import Workspace, content_hash
-from .registry import Registry, RegistryError
+from .core import Workspace, content_hash, cut_torn_tail, locked_file, owner_only
+from .registry import Registry, RegistryError, check_model_name
 
 # %% auto #0
-__all__ = ['GENESIS', 'ACTIONS', 'DEFAULT_ROLES', 'gov_metadata', 'users_table', 'requests_table', 'attachments_table',
-           'AuditError', 'AuditLog', 'PermissionDenied', 'ComplianceError', 'Policy', 'Governance', 'inputs_hash']
+__all__ = ['GENESIS', 'heads_table', 'ACTIONS', 'DEFAULT_ROLES', 'gov_metadata', 'users_table', 'requests_table',
+           'attachments_table', 'AuditError', 'DatabaseAnchor', 'AuditLog', 'PermissionDenied', 'ComplianceError',
+           'Policy', 'Governance', 'store_by_hash', 'inputs_hash']
 
 # %% ../nbs/08_governance.ipynb #b985b1ee
 GENESIS = "0" * 64
@@ -37,35 +39,65 @@ def _entry_hash(entry: dict) -> str:
     body = {k: v for k, v in entry.items() if k != "hash"}
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
+heads_table = sa.Table("audit_heads", sa.MetaData(), sa.Column("log", sa.String(100), primary_key=True),
+                       sa.Column("seq", sa.Integer, nullable=False), sa.Column("hash", sa.String(64), nullable=False))
+
+class DatabaseAnchor:
+    "Where an audit log's head (last sequence number and hash) is kept outside the log: a row in a SQL database."
+    def __init__(self, engine: sa.engine.Engine, log: str):
+        self.engine, self.log = engine, log
+        try:
+            heads_table.create(engine, checkfirst=True)
+        except sa.exc.OperationalError as e:            # another process created it first
+            if "already exists" not in str(e):
+                raise
+
+    def get(self) -> tuple[int, str] | None:
+        "The anchored (seq, hash), or None before the first entry."
+        with self.engine.connect() as db:
+            row = db.execute(sa.select(heads_table.c.seq, heads_table.c.hash).where(heads_table.c.log == self.log)).first()
+        return tuple(row) if row else None
+
+    def set(self, seq: int, digest: str) -> None:
+        with self.engine.begin() as db:
+            db.execute(heads_table.delete().where(heads_table.c.log == self.log))
+            db.execute(heads_table.insert().values(log=self.log, seq=seq, hash=digest))
+
 class AuditLog:
-    "An append-only, hash-chained JSON-lines log; safe to append to from several processes."
-    def __init__(self, path: str | Path | None = None):
-        self.path = Path(path) if path else Workspace().path("audit") / "audit.jsonl"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.touch(exist_ok=True)
+    "An append-only, hash-chained JSON-lines log; safe to append to from several processes; its head kept by `anchor`."
+    def __init__(self, path: str | Path | None = None, anchor: DatabaseAnchor | None = None):
+        self.path = owner_only(Path(path) if path else Workspace().path("audit") / "audit.jsonl")
+        self.anchor = anchor
 
     def append(self, actor: str, action: str, target: str = "", outcome: str = "ok", **details) -> dict:
-        "Append one entry (under an exclusive lock); returns it."
-        with open(self.path, "r+b") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
-            try:
-                last = _last_line(f)
-                previous = json.loads(last) if last else None
-                entry = {"seq": previous["seq"] + 1 if previous else 0, "time": datetime.now(timezone.utc).isoformat(),
-                         "actor": actor, "action": action, "target": target, "outcome": outcome, "details": details,
-                         "prev": previous["hash"] if previous else GENESIS}
-                entry["hash"] = _entry_hash(entry)
-                f.seek(0, os.SEEK_END)
-                f.write((json.dumps(entry, sort_keys=True) + "\n").encode())
-                f.flush()
-                os.fsync(f.fileno())
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
+        "Append one entry (under an exclusive lock; a torn last line is repaired first, and the repair audited); returns it."
+        with locked_file(self.path) as f:
+            torn = cut_torn_tail(f)
+            last = _last_line(f)
+            previous = json.loads(last) if last else None
+            if torn:
+                previous = self._write(f, previous, "audit", "repair", self.path.name, "ok", {
+                    "removed_bytes": len(torn), "removed_sha256": hashlib.sha256(torn).hexdigest(),
+                    "reason": "an incomplete last line (a crash during an append) was cut off"})
+            return self._write(f, previous, actor, action, target, outcome, details)
+
+    def _write(self, f, previous: dict | None, actor, action, target, outcome, details) -> dict:
+        "Write one entry after `previous`, flush it to disk, then move the anchor to it."
+        entry = {"seq": previous["seq"] + 1 if previous else 0, "time": datetime.now(timezone.utc).isoformat(),
+                 "actor": actor, "action": action, "target": target, "outcome": outcome, "details": details,
+                 "prev": previous["hash"] if previous else GENESIS}
+        entry["hash"] = _entry_hash(entry)
+        f.seek(0, os.SEEK_END)
+        f.write((json.dumps(entry, sort_keys=True) + "\n").encode())
+        f.flush()
+        os.fsync(f.fileno())
+        if self.anchor is not None:
+            self.anchor.set(entry["seq"], entry["hash"])
         return entry
 
     def entries(self) -> list[dict]:
-        "Every entry, in file order (unverified)."
-        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+        "Every complete entry, in file order (unverified)."
+        return [json.loads(line) for line in _complete_lines(self.path.read_bytes())]
 
     def head(self) -> str:
         "The last entry's hash: publish or store it elsewhere to anchor the chain (see `verify`)."
@@ -73,11 +105,11 @@ class AuditLog:
         return entries[-1]["hash"] if entries else GENESIS
 
     def verify(self, head: str | None = None) -> int:
-        """Check the whole chain; the number of entries, or an `AuditError` naming the first broken entry. With `head`
-        (a hash saved earlier by `head()`), also check that the chain still contains it: someone who rewrote the whole
-        file *and* recomputed every hash is caught only against an anchor kept outside the file."""
-        previous_hash, lines = GENESIS, self.path.read_text().splitlines()
-        for number, line in enumerate(lines):
+        """Check the whole chain; the number of entries, or an `AuditError` naming the first broken entry. The log's
+        `anchor` (and `head`, a hash saved earlier by `head()`) must be in the chain: someone who truncated the file, or
+        rewrote it *and* recomputed every hash, is caught only against an anchor kept outside the file."""
+        previous_hash, hashes = GENESIS, []
+        for number, line in enumerate(_complete_lines(self.path.read_bytes())):
             try:
                 entry = json.loads(line)
             except json.JSONDecodeError:
@@ -91,9 +123,27 @@ class AuditLog:
                 raise AuditError(f"{self.path}: entry {number} does not follow entry {number - 1} (chain broken: "
                                  "an entry before it was replaced)")
             previous_hash = entry["hash"]
-        if head is not None and head != GENESIS and head not in {json.loads(line)["hash"] for line in lines}:
+            hashes.append(previous_hash)
+        anchored = self.anchor.get() if self.anchor is not None else None
+        if anchored is not None:
+            seq, digest = anchored
+            if seq >= len(hashes):
+                raise AuditError(f"{self.path}: the log ends at entry {len(hashes) - 1} but its anchor records entry {seq}: "
+                                 "entries were removed from its end")
+            if hashes[seq] != digest:
+                raise AuditError(f"{self.path}: entry {seq} is not the one its anchor records: the log was rewritten")
+        if head is not None and head != GENESIS and head not in hashes:
             raise AuditError(f"{self.path}: the anchored entry {head[:12]}… is not in the chain: the log was rewritten")
-        return len(lines)
+        unfinished = self.unfinished()
+        if unfinished:
+            warnings.warn(f"{self.path}: {len(unfinished)} change(s) began and never recorded an outcome (a crash in "
+                          "between?): " + "; ".join(f"entry {e['seq']}: {e['actor']} {e['action']} {e['target']}"
+                                                    for e in unfinished), stacklevel=2)
+        return len(hashes)
+
+def _complete_lines(data: bytes) -> list[bytes]:
+    "The newline-terminated, non-empty lines of a log (an unterminated last line is a torn append, not an entry)."
+    return [line for line in data[:data.rfind(b"\n") + 1].splitlines() if line.strip()]
 
 def _last_line(f) -> bytes:
     "The last non-empty line of an open binary file, read from the end."
@@ -109,6 +159,28 @@ def _last_line(f) -> bytes:
         data = f.read(end - position)
     lines = [l for l in data.splitlines() if l.strip()]
     return lines[-1] if lines else b""
+
+# %% ../nbs/08_governance.ipynb #5e2b8d47
+@patch
+@contextlib.contextmanager
+def intent(self: AuditLog, actor: str, action: str, target: str = "", **details):
+    "Record the intent to change state, run the block (it may add details to the yielded dict), then record its outcome."
+    begun = self.append(actor, action, target, outcome="intent", **details)
+    outcome: dict = {}
+    try:
+        yield outcome
+    except BaseException as e:
+        self.append(actor, action, target, outcome="failed", intent=begun["seq"], error=f"{type(e).__name__}: {e}",
+                    **details)
+        raise
+    self.append(actor, action, target, intent=begun["seq"], **details, **outcome)
+
+@patch
+def unfinished(self: AuditLog) -> list[dict]:
+    "Intent entries with no outcome after them: changes that may or may not have happened (a crash in between)."
+    entries = self.entries()
+    closed = {e["details"].get("intent") for e in entries if e["outcome"] != "intent"}
+    return [e for e in entries if e["outcome"] == "intent" and e["seq"] not in closed]
 
 # %% ../nbs/08_governance.ipynb #d5be1d5f
 ACTIONS = ("register", "request", "approve", "promote", "rollback", "attach", "read_predictions", "admin")
@@ -155,8 +227,9 @@ class Governance:
     def __init__(self, registry: Registry, audit: AuditLog | None = None, roles: dict[str, list[str]] | None = None,
                  policies: str | Path | None = None, trust_names: bool = False):
         self.registry, self.roles = registry, roles or DEFAULT_ROLES
-        self.audit = audit or AuditLog(registry.root / "audit" / "audit.jsonl")
-        self.predictions = AuditLog(self.audit.path.with_name("predictions.jsonl"))
+        self.audit = audit or AuditLog(registry.root / "audit" / "audit.jsonl", DatabaseAnchor(registry.engine, "audit"))
+        self.predictions = AuditLog(self.audit.path.with_name("predictions.jsonl"),
+                                    DatabaseAnchor(registry.engine, f"predictions:{self.audit.path}"))
         self.policies = Path(policies) if policies else registry.root / "policies"
         self.trust_names = trust_names              # accept a bare user name as identity (notebooks); keys otherwise
         unknown = {a for actions in self.roles.values() for a in actions} - set(ACTIONS)
@@ -190,13 +263,12 @@ class Governance:
         return user["name"]
 
     def bootstrap(self, name: str) -> str:
-        "Create the first admin (only while there are no users); returns its API key."
-        with self.registry.engine.begin() as db:
+        "Create the first admin (only while there are no users; an attempt later is refused and audited); its API key."
+        key = secrets.token_urlsafe(24)
+        with self.audit.intent(name, "bootstrap", name), self.registry.engine.begin() as db:
             if db.execute(sa.select(sa.func.count()).select_from(users_table)).scalar():
                 raise PermissionDenied("bootstrap works only on an empty user table: ask an admin to add users")
-            key = secrets.token_urlsafe(24)
             db.execute(users_table.insert().values(name=name, roles=["admin"], key_hash=_key_hash(key)))
-        self.audit.append(name, "bootstrap", name)
         return key
 
     def add_user(self, credential: str, name: str, roles: list[str]) -> str:
@@ -206,15 +278,14 @@ class Governance:
         if unknown:
             raise ValueError(f"unknown roles {sorted(unknown)}; roles: {', '.join(self.roles)}")
         key = secrets.token_urlsafe(24)
-        with self.registry.engine.begin() as db:
+        with self.audit.intent(actor, "add_user", name, roles=roles), self.registry.engine.begin() as db:
             db.execute(users_table.insert().values(name=name, roles=roles, key_hash=_key_hash(key)))
-        self.audit.append(actor, "add_user", name, roles=roles)
         return key
 
     # -- policy ---------------------------------------------------------------------------
     def policy(self, name: str) -> Policy:
         "The model's policy from `policies/<name>.yaml` (the defaults when there is none)."
-        path = self.policies / f"{name}.yaml"
+        path = self.policies / f"{check_model_name(name)}.yaml"
         return Policy.model_validate(yaml.safe_load(path.read_text()) or {}) if path.exists() else Policy()
 
     def compliance(self, name: str, version: int) -> list[str]:
@@ -251,10 +322,10 @@ class Governance:
 @patch
 def register(self: Governance, credential: str, name: str, model, input_schema: dict, output_schema: dict, **kwargs) -> int:
     "Register a new version (permission `register`)."
-    actor = self.authorize(credential, "register", name)
-    version = self.registry.register(name, model, input_schema, output_schema, **kwargs)
-    self.audit.append(actor, "register", f"{name}@{version}", run_id=kwargs.get("run_id"),
-                      hash=self.registry.resolve(f"{name}@{version}")["hash"])
+    actor = self.authorize(credential, "register", check_model_name(name))
+    with self.audit.intent(actor, "register", name, run_id=kwargs.get("run_id")) as outcome:
+        version = self.registry.register(name, model, input_schema, output_schema, **kwargs)
+        outcome.update(version=version, hash=self.registry.resolve(f"{name}@{version}")["hash"])
     return version
 
 @patch
@@ -262,28 +333,41 @@ def attach(self: Governance, credential: str, name: str, version: int, kind: str
     "Attach an artifact (e.g. kind 'explanation') to a version, stored by content hash (permission `attach`)."
     actor = self.authorize(credential, "attach", f"{name}@{version}")
     self.registry.resolve(f"{name}@{version}")
-    path = Path(path)
-    digest = content_hash(path)
-    target = self.registry.root / "attachments" / digest[:2] / f"{digest}{path.suffix}"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if not target.exists():
-        shutil.copyfile(path, target)
-    with self.registry.engine.begin() as db:
-        db.execute(attachments_table.insert().values(name=name, version=version, kind=kind, hash=digest, path=str(target),
-                                                     actor=actor))
-    self.audit.append(actor, "attach", f"{name}@{version}", kind=kind, hash=digest)
+    with self.audit.intent(actor, "attach", f"{name}@{version}", kind=kind) as outcome:
+        digest, stored = store_by_hash(Path(path), self.registry.root / "attachments")
+        with self.registry.engine.begin() as db:
+            db.execute(attachments_table.insert().values(name=name, version=version, kind=kind, hash=digest,
+                                                         path=str(stored), actor=actor))
+        outcome.update(hash=digest)
     return digest
+
+def store_by_hash(source: Path, folder: Path) -> tuple[str, Path]:
+    "Copy `source` into `folder` under its SHA-256: written to a temporary name, hashed as written, flushed, renamed."
+    folder.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    with open(source, "rb") as f, tempfile.NamedTemporaryFile(dir=folder, prefix=".incoming-", delete=False) as out:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+            out.write(chunk)
+        out.flush()
+        os.fsync(out.fileno())
+    hexdigest = digest.hexdigest()
+    target = folder / hexdigest[:2] / f"{hexdigest}{source.suffix}"
+    target.parent.mkdir(exist_ok=True)
+    os.replace(out.name, target)                  # the same bytes under the same name: replacing is harmless
+    return hexdigest, target
 
 @patch
 def request(self: Governance, credential: str, name: str, version: int, stage: str) -> int:
     "Ask for `name` v`version` to enter `stage` (permission `request`); the request's id."
     actor = self.authorize(credential, "request", f"{name}@{version}")
     self.registry.resolve(f"{name}@{version}")
-    with self.registry.engine.begin() as db:
+    with self.audit.intent(actor, "request", f"{name}@{version}", stage=stage) as outcome, \
+            self.registry.engine.begin() as db:
         request_id = db.execute(requests_table.insert().values(
             name=name, version=version, stage=stage, requester=actor, status="pending",
             created=datetime.now(timezone.utc))).inserted_primary_key[0]
-    self.audit.append(actor, "request", f"{name}@{version}", stage=stage, request=request_id)
+        outcome.update(request=request_id)
     return request_id
 
 @patch
@@ -300,9 +384,9 @@ def approve(self: Governance, credential: str, request_id: int) -> None:
         raise PermissionDenied(f"{actor} requested this promotion and cannot approve it: another reviewer must")
     if req["status"] != "pending":
         raise RegistryError(f"request {request_id} is {req['status']}, not pending")
-    with self.registry.engine.begin() as db:
+    with self.audit.intent(actor, "approve", target, stage=req["stage"], request=request_id), \
+            self.registry.engine.begin() as db:
         db.execute(requests_table.update().where(requests_table.c.id == request_id).values(status="approved", approver=actor))
-    self.audit.append(actor, "approve", target, stage=req["stage"], request=request_id)
 
 @patch
 def promote(self: Governance, credential: str, name: str, version: int, stage: str) -> dict:
@@ -323,23 +407,21 @@ def promote(self: Governance, credential: str, name: str, version: int, stage: s
         if failures:
             self.audit.append(actor, "promote", target, outcome="refused", stage=stage, reason="compliance", failures=failures)
             raise ComplianceError(f"{target} may not enter {stage}: " + "; ".join(failures))
-    try:
-        changes = self.registry.transition(name, version, stage, note=f"by {actor}")
-    except RegistryError as e:
-        self.audit.append(actor, "promote", target, outcome="refused", stage=stage, reason=str(e))
-        raise
-    if approved is not None:
-        with self.registry.engine.begin() as db:
-            db.execute(requests_table.update().where(requests_table.c.id == approved).values(status="done"))
-    self.audit.append(actor, "promote", target, stage=stage, displaced=changes["displaced"], request=approved)
+    with self.audit.intent(actor, "promote", target, stage=stage, request=approved) as outcome:
+        changes = self.registry._move(name, version, stage, note=f"by {actor}")
+        if approved is not None:
+            with self.registry.engine.begin() as db:
+                db.execute(requests_table.update().where(requests_table.c.id == approved).values(status="done"))
+        outcome.update(displaced=changes["displaced"])
     return changes
 
 @patch
 def rollback(self: Governance, credential: str, name: str) -> dict:
     "Restore the previous production version (permission `rollback`)."
     actor = self.authorize(credential, "rollback", name)
-    changes = self.registry.rollback(name, note=f"rollback by {actor}")
-    self.audit.append(actor, "rollback", name, restored=changes["restored"], archived=changes["archived"])
+    with self.audit.intent(actor, "rollback", name) as outcome:
+        changes = self.registry._rollback(name, note=f"rollback by {actor}")
+        outcome.update(restored=changes["restored"], archived=changes["archived"])
     return changes
 
 # %% ../nbs/08_governance.ipynb #4a19119e

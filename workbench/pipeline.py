@@ -33,8 +33,8 @@ from .core import Workspace, atomic_write, content_hash
 
 # %% auto #0
 __all__ = ['RESERVED', 'KERNEL_ARGUMENTS', 'STATUS_COLOURS', 'PipelineError', 'Step', 'Pipeline', 'load_pipeline', 'declared',
-           'plan', 'record_outputs', 'KernelPool', 'run_pipeline', 'resume', 'pipeline_action', 'runs', 'show', 'spans',
-           'write_report', 'timeline', 'prune']
+           'plan', 'check_parameter', 'record_outputs', 'KernelPool', 'run_pipeline', 'resume', 'pipeline_action',
+           'runs', 'show', 'spans', 'write_report', 'timeline', 'prune']
 
 # %% ../nbs/11_pipeline.ipynb #216cbe5d
 class PipelineError(ValueError):
@@ -105,6 +105,8 @@ def plan(pipeline: Pipeline, overrides: dict | None = None, profile: str | None 
         if importlib.util.find_spec(top) is None and importlib.machinery.PathFinder.find_spec(top, [str(pipeline.root)]) is None:
             raise PipelineError(f"preload: no module named {top!r} (neither installed nor in {pipeline.root})")
     shared = {**pipeline.parameters, **pipeline.profiles.get(profile, {}), **overrides}
+    for parameter, value in shared.items():
+        check_parameter(parameter, value)
     resolved, used = {}, set()
     for name in order:
         step = pipeline.steps[name]
@@ -116,6 +118,8 @@ def plan(pipeline: Pipeline, overrides: dict | None = None, profile: str | None 
         if unknown:
             raise PipelineError(f"step {name!r}: {notebook.name} declares no parameter {', '.join(map(repr, unknown))} "
                                 f"(it declares {', '.join(sorted(names)) or 'none'})")
+        for parameter, value in step.parameters.items():
+            check_parameter(parameter, value, f" of step {name!r}")
         if step.outputs and "step_outputs" not in names:
             raise PipelineError(f"step {name!r} has outputs but {notebook.name} declares no `step_outputs` parameter")
         for parameter, ref in step.inputs.items():
@@ -126,6 +130,19 @@ def plan(pipeline: Pipeline, overrides: dict | None = None, profile: str | None 
     if stray:
         raise PipelineError(f"no step declares parameter(s) {', '.join(map(repr, stray))}")
     return resolved
+
+def check_parameter(name: str, value: Any, where: str = "") -> None:
+    "Nothing if `value` is plain JSON data (what papermill can write as a literal); a `PipelineError` naming it otherwise."
+    def plain(v) -> bool:
+        if v is None or isinstance(v, (bool, int, float, str)):
+            return True
+        if isinstance(v, list):
+            return all(map(plain, v))
+        return isinstance(v, dict) and all(isinstance(k, str) and plain(x) for k, x in v.items())
+    if not plain(value):
+        raise PipelineError(f"parameter {name!r}{where}: {type(value).__name__} {str(value)[:60]!r} is not plain JSON data "
+                            "(null, true/false, a number, a string, a list or a mapping with string keys); papermill "
+                            "writes parameters into the notebook as code, so nothing else is accepted (quote a date)")
 
 def _order(pipeline: Pipeline) -> list[str]:
     "The steps in dependency order; a cycle or a reference to a missing step is refused."

@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import importlib
+import math
+import os
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
@@ -14,12 +16,12 @@ import sqlalchemy as sa
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .core import Workspace, atomic_write, content_hash
+from .core import NAME_RULE, Workspace, atomic_write, content_hash, owner_only, valid_name
 from .tracking import RunStore, database_url, final_metrics, json_config, sql_engine
 
 # %% auto #0
-__all__ = ['STAGES', 'metadata', 'versions_table', 'aliases_table', 'transitions_table', 'RegistryError', 'StageChanged',
-           'Registry', 'model_card']
+__all__ = ['STAGES', 'PROTECTED', 'metadata', 'versions_table', 'aliases_table', 'transitions_table', 'RegistryError',
+           'StageChanged', 'InvalidModelName', 'check_model_name', 'Registry', 'tracked_metrics', 'model_card']
 
 # %% ../nbs/07_registry.ipynb #c66689bc
 STAGES = ("none", "staging", "canary", "production", "archived")
@@ -29,6 +31,17 @@ class RegistryError(Exception):
 
 class StageChanged(RegistryError):
     "A transition that asked for a version in one stage (`from_stage`) found it in another; nothing changed."
+
+class InvalidModelName(RegistryError, ValueError):
+    "A model name (or alias) that breaks the naming rule; refused before anything touches disk or the database."
+
+def check_model_name(name: str, what: str = "model name") -> str:
+    "`name` if it follows `workbench.core.NAME_RULE`, else `InvalidModelName`."
+    if not valid_name(name):
+        raise InvalidModelName(f"invalid {what} {name!r}: {NAME_RULE}")
+    return name
+
+PROTECTED = ("canary", "production")     # reached only through workbench.governance (approvals, audit)
 
 metadata = sa.MetaData()
 versions_table = sa.Table(
@@ -75,6 +88,8 @@ class Registry:
         self.engine = sql_engine(self.url, immediate=True)
         self.root = Path(root) if root else (Path(self.engine.url.database).parent if self.engine.dialect.name == "sqlite"
                                              else Workspace().path("registry"))
+        if self.engine.dialect.name == "sqlite" and self.engine.url.database not in (None, "", ":memory:"):
+            owner_only(self.engine.url.database)        # who registered what, and the users' key hashes: owner only
         try:
             metadata.create_all(self.engine)
         except sa.exc.OperationalError as e:
@@ -90,32 +105,51 @@ class Registry:
         if not hasattr(model, "cfg") or not hasattr(model.cfg, "model_dump"):
             raise RegistryError(f"{type(model).__name__} has no typed config (`.cfg`): the registry rebuilds models "
                                 "from their config, so it can load them without pickle")
+        check_model_name(name)
         lineage = {"datasets": {}, "code": {}, "metrics": dict(metrics or {})}
         if run_id is not None:
             if runs is None:
                 raise RegistryError("pass runs= (the RunStore) to register a model from a tracked run")
             run = runs.get(run_id)
-            final = final_metrics(runs, run_id)
-            lineage = {"datasets": run["datasets"], "code": run["code"], "metrics": {**final, **lineage["metrics"]}}
+            lineage = {"datasets": run["datasets"], "code": run["code"],
+                       "metrics": tracked_metrics(final_metrics(runs, run_id), lineage["metrics"], run_id)}
         with self.engine.begin() as db:
             latest = db.execute(sa.select(sa.func.max(versions_table.c.version)).where(versions_table.c.name == name)).scalar()
             version = (latest or 0) + 1
             folder = self.root / "models" / name / f"v{version}"
-            folder.mkdir(parents=True, exist_ok=True)
-            weights = folder / "model.safetensors"
-            partial = folder / f".model.{uuid.uuid4().hex}.partial"
-            save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, partial)
-            partial.replace(weights)
+            weights = _write_weights(model, folder)
             record = dict(name=name, version=version, stage="none", model_class=_class_path(model),
                           config_class=_class_path(model.cfg), config=json_config(model.cfg), input_schema=input_schema,
                           output_schema=output_schema, metrics=json_config(lineage["metrics"]), run_id=run_id,
                           datasets=lineage["datasets"], code=lineage["code"], hash=content_hash(weights), path=str(weights),
                           description=description, created=_now())
+            atomic_write(folder / "MODEL_CARD.md", model_card(record))       # complete before the row makes it visible
             db.execute(versions_table.insert().values(**record))
             db.execute(transitions_table.insert().values(name=name, version=version, from_stage=None, to_stage="none",
                                                          at=record["created"], note="registered"))
-        atomic_write(folder / "MODEL_CARD.md", model_card(record))
         return version
+
+def _write_weights(model: nn.Module, folder: Path) -> Path:
+    "The model's weights as `folder/model.safetensors`: written under a temporary name, flushed to disk, renamed."
+    folder.mkdir(parents=True, exist_ok=True)
+    weights, partial = folder / "model.safetensors", folder / f".model.{uuid.uuid4().hex}.partial"
+    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, partial)
+    with open(partial, "rb+") as f:
+        os.fsync(f.fileno())
+    partial.replace(weights)
+    return weights
+
+def tracked_metrics(tracked: dict, claimed: dict, run_id: str) -> dict:
+    "A run's final metrics, after checking that every claimed metric repeats one of them; `RegistryError` otherwise."
+    untracked = sorted(set(claimed) - set(tracked))
+    if untracked:
+        raise RegistryError(f"metrics {untracked} were not tracked by run {run_id} (it tracked {sorted(tracked)}): "
+                            "log them to the run before it finishes; a registration cannot add metrics to it")
+    contradicted = {k: (v, tracked[k]) for k, v in claimed.items() if not math.isclose(v, tracked[k], rel_tol=1e-6, abs_tol=1e-9)}
+    if contradicted:
+        detail = "; ".join(f"{k}: claimed {c:.6g}, tracked {t:.6g}" for k, (c, t) in contradicted.items())
+        raise RegistryError(f"metrics given at registration contradict run {run_id} ({detail}): the run's values are the record")
+    return dict(tracked)
 
 # %% ../nbs/07_registry.ipynb #55956f95
 def model_card(record: dict) -> str:
@@ -174,7 +208,8 @@ def _record(self: Registry, db, name: str, version: int) -> dict:
 def resolve(self: Registry, ref: str) -> dict:
     "The record of the version `ref` (`name`, `name@3`, `name@v3`, `name@production`, `name@latest`, `name@<alias>`)."
     name, _, alias = ref.partition("@")
-    alias = alias or "production"
+    check_model_name(name)
+    alias = check_model_name(alias or "production", "alias")
     with self.engine.connect() as db:
         known = db.execute(sa.select(versions_table.c.version, versions_table.c.stage)
                            .where(versions_table.c.name == name).order_by(versions_table.c.version)).all()
@@ -215,6 +250,7 @@ def versions(self: Registry, name: str | None = None):
 @patch
 def set_alias(self: Registry, name: str, alias: str, version: int) -> None:
     "Point a custom alias (not a stage name, not a number) at a version."
+    check_model_name(alias, "alias")
     if alias in STAGES or alias == "latest" or alias.lstrip("v").isdigit():
         raise RegistryError(f"{alias!r} is reserved (stages, 'latest' and version numbers address versions already)")
     self.resolve(f"{name}@{version}")
@@ -246,7 +282,16 @@ _ALLOWED = {"none": {"staging", "archived"}, "staging": {"canary", "production",
 @patch
 def transition(self: Registry, name: str, version: int, stage: str, note: str = "",
                from_stage: str | None = None) -> dict:  # move only if the version is in this stage now (compare-and-set)
-    "Move `name` v`version` to `stage` (following the allowed transitions); returns what changed."
+    "Move `name` v`version` to `stage` (following the allowed transitions); returns what changed. Not to a protected stage."
+    if stage in PROTECTED:
+        raise RegistryError(f"{stage} is a protected stage: promote {name} v{version} with Governance.promote, which "
+                            "checks approvals and compliance and writes the audit trail")
+    return self._move(name, version, stage, note, from_stage)
+
+@patch
+def _move(self: Registry, name: str, version: int, stage: str, note: str = "", from_stage: str | None = None) -> dict:
+    "The transition itself, to any stage (governance calls it once a promotion is approved)."
+    check_model_name(name)
     if stage not in STAGES:
         raise RegistryError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
     with self.engine.begin() as db:                      # BEGIN IMMEDIATE: one transition at a time
@@ -281,7 +326,13 @@ def transition(self: Registry, name: str, version: int, stage: str, note: str = 
 
 @patch
 def rollback(self: Registry, name: str, note: str = "rollback") -> dict:
+    "Refused: a rollback changes production, a protected stage; `Governance.rollback` does it (permission and audit)."
+    raise RegistryError(f"a rollback of {name} changes production, a protected stage: use Governance.rollback")
+
+@patch
+def _rollback(self: Registry, name: str, note: str = "rollback") -> dict:
     "Restore the production version that the current one replaced; archive the current one. What changed."
+    check_model_name(name)
     with self.engine.begin() as db:
         current = db.execute(sa.select(versions_table).where(versions_table.c.name == name,
                                                              versions_table.c.stage == "production")).mappings().first()

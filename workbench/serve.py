@@ -18,7 +18,7 @@ import uuid
 from collections import Counter, defaultdict, deque
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, Callable, NamedTuple
@@ -341,14 +341,12 @@ class Canary:
         p, target = self.predictor, f"{self.predictor.name}@{self.predictor.version}"
         counts = {"requests": self.requests, "errors": self.errors, "max_error_rate": self.max_error_rate}
         reason = f"automatic canary rollback: {self.errors} errors in {self.requests} requests (limit {self.max_error_rate:.0%})"
+        audited = governance.audit.intent("serving", "canary_rollback", target, **counts) if governance else nullcontext()
         try:
-            p.registry.transition(p.name, p.version, "archived", note=reason, from_stage="canary")
-        except StageChanged as e:
-            if governance is not None:
-                governance.audit.append("serving", "canary_rollback", target, outcome="skipped", reason=str(e), **counts)
-            return False
-        if governance is not None:
-            governance.audit.append("serving", "canary_rollback", target, **counts)
+            with audited:
+                p.registry.transition(p.name, p.version, "archived", note=reason, from_stage="canary")
+        except StageChanged:
+            return False                                  # audited as failed, with the stage it found
         return True
 
 # %% ../nbs/09_serve.ipynb #7c80447e

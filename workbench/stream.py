@@ -5,7 +5,6 @@
 # %% ../nbs/09c_stream.ipynb #4930c185
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
@@ -14,40 +13,36 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import redis
 
-from .core import atomic_write
+from .core import atomic_write, cut_torn_tail, locked_file, owner_only
 
 # %% auto #0
-__all__ = ['EventLog', 'latest_by_id', 'consume', 'RedisLog', 'RedisServer']
+__all__ = ['EventLog', 'parse_event', 'latest_by_id', 'consume', 'event_inputs', 'score_events', 'dead_letter_entry', 'RedisLog',
+           'RedisServer']
 
 # %% ../nbs/09c_stream.ipynb #a1726e69
 class EventLog:
     "A durable append-only log of JSON events in one file; positions are byte offsets; consumer-group offsets beside it."
     def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.touch(exist_ok=True)
+        self.path = owner_only(path)                # captured inputs and outputs may be personal data
 
     def append(self, events: list[dict]) -> int:
         "Append events (an `id` is added where missing) durably, under an exclusive lock; the end position."
         lines = b"".join((json.dumps(_with_id(e)) + "\n").encode() for e in events)
-        with open(self.path, "r+b") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
-            try:
-                _drop_torn_tail(f)
-                f.seek(0, os.SEEK_END)
-                f.write(lines)
-                f.flush()
-                os.fsync(f.fileno())
-                return f.tell()
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
+        with locked_file(self.path) as f:
+            cut_torn_tail(f)                        # a producer killed mid-append: its half line was never acknowledged
+            f.seek(0, os.SEEK_END)
+            f.write(lines)
+            f.flush()
+            os.fsync(f.fileno())
+            return f.tell()
 
     def read(self, position: int = 0, max_events: int = 100) -> tuple[list[dict], int]:
-        "Up to `max_events` complete events from byte `position`, and the position after them."
+        "Up to `max_events` complete events from byte `position` (unreadable lines as `unreadable` events), and the position after them."
         events = []
         with open(self.path, "rb") as f:
             f.seek(position)
@@ -55,7 +50,7 @@ class EventLog:
                 line = f.readline()
                 if not line.endswith(b"\n"):                    # end of file, or a line still being written
                     break
-                events.append(json.loads(line))
+                events.append(parse_event(line, f"{self.path.name}@{position}"))
                 position += len(line)
         return events, position
 
@@ -72,31 +67,24 @@ class EventLog:
         return json.loads(path.read_text()).get(group, 0) if path.exists() else 0
 
     def commit(self, group: str, position: int) -> None:
-        "Record, atomically, that `group` has processed everything before `position`."
-        path = self._offsets()
-        offsets = json.loads(path.read_text()) if path.exists() else {}
-        offsets[group] = position
-        atomic_write(path, json.dumps(offsets))
+        "Record, atomically and under a lock (groups committing at once never overwrite each other), `group`'s position."
+        with locked_file(self.path.with_name(self.path.name + ".offsets.lock")):
+            path = self._offsets()
+            offsets = json.loads(path.read_text()) if path.exists() else {}
+            offsets[group] = position
+            atomic_write(path, json.dumps(offsets))
 
-def _drop_torn_tail(f) -> None:
-    "Cut a last line without its newline: a writer died mid-append (under the lock no live writer can be writing)."
-    end = f.seek(0, os.SEEK_END)
-    if end == 0:
-        return
-    f.seek(end - 1)
-    if f.read(1) == b"\n":
-        return
-    position = end
-    while position > 0:
-        step = min(4096, position)
-        f.seek(position - step)
-        block = f.read(step)
-        newline = block.rfind(b"\n")
-        if newline >= 0:
-            f.truncate(position - step + newline + 1)
-            return
-        position -= step
-    f.truncate(0)
+    def dead_letters(self) -> EventLog:
+        "The log beside this one where events that cannot be processed go, with their error."
+        return EventLog(self.path.with_name(self.path.stem + ".dead" + self.path.suffix))
+
+def parse_event(raw: bytes | str, where: str) -> dict:
+    "One event from its JSON; anything that is not a JSON object becomes `{\"id\": where, \"unreadable\": …}` for a dead-letter log."
+    try:
+        event = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        return {"id": where, "unreadable": repr(raw[:1000]), "error": f"not JSON: {e}"}
+    return event if isinstance(event, dict) else {"id": where, "unreadable": repr(raw[:1000]), "error": "not a JSON object"}
 
 def _with_id(event: dict) -> dict:
     return {"id": event.get("id") or uuid.uuid4().hex, **event}
@@ -106,29 +94,74 @@ def latest_by_id(events: list[dict]) -> dict[str, dict]:
     return {e["id"]: e for e in events}
 
 # %% ../nbs/09c_stream.ipynb #ef2e7ed8
-def consume(source, sink, predictor, group: str = "scorer", batch_size: int = 32,
-            max_batches: int | None = None) -> int:
+def consume(source, sink, predictor, group: str = "scorer", batch_size: int = 32, max_batches: int | None = None,
+            dead_letter=None,      # where poison events go (default: `source.dead_letters()`)
+            max_attempts: int = 3,  # tries per event when the model fails on it
+            stats: Counter | None = None) -> int:
     "Score the uncommitted events of `source` in micro-batches into `sink` (`EventLog`s or `RedisLog`s; at-least-once); the number scored."
-    import numpy as np
+    dead_letter = source.dead_letters() if dead_letter is None else dead_letter
+    stats = Counter() if stats is None else stats
     done, batches = 0, 0
     while max_batches is None or batches < max_batches:
         events, cursor = source.fetch(group, batch_size)
         if not events:
             break
-        x = predictor.validate(np.stack([np.asarray(e["inputs"], dtype=np.float32) for e in events]))
-        outputs = predictor.predict(x).tolist()
-        sink.append([{"id": e["id"], "outputs": o, "model": predictor.name, "version": predictor.version}
-                     for e, o in zip(events, outputs)])
+        rows, dead = [], []
+        for event in events:
+            try:
+                rows.append((event, event_inputs(event, predictor)))
+            except (KeyError, TypeError, ValueError) as e:          # a serve.InputError is a ValueError
+                dead.append(dead_letter_entry(event, group, e, attempts=1))
+        scored, failed = score_events(rows, predictor, max_attempts, stats)
+        dead += [dead_letter_entry(event, group, e, max_attempts) for event, e in failed]
+        sink.append([{"id": e["id"], "outputs": o, "model": predictor.name, "version": predictor.version} for e, o in scored])
+        if dead:
+            dead_letter.append(dead)
         source.commit(group, cursor)                            # after the results are durable: at-least-once
-        done, batches = done + len(events), batches + 1
+        stats.update(scored=len(scored), dead_lettered=len(dead))
+        done, batches = done + len(scored), batches + 1
     return done
+
+def event_inputs(event: dict, predictor):
+    "An event's `inputs` as one validated row (a batch of one); `InputError`, `KeyError`… for a poison event."
+    if "unreadable" in event:
+        raise ValueError(event["error"])
+    return predictor.validate([event["inputs"]])
+
+def score_events(rows: list, predictor, max_attempts: int, stats: Counter) -> tuple[list, list]:
+    "((event, outputs) scored, (event, error) failed): one batch, or event by event when the batch fails."
+    import torch                                    # not at the top: reading and writing logs needs no torch
+    if not rows:
+        return [], []
+    try:
+        outputs = predictor.predict(torch.cat([x for _, x in rows])).tolist()
+        return [(event, o) for (event, _), o in zip(rows, outputs)], []
+    except Exception:
+        pass
+    scored, failed = [], []
+    for event, x in rows:
+        for attempt in range(max_attempts):
+            try:
+                scored.append((event, predictor.predict(x).tolist()[0]))
+                break
+            except Exception as e:
+                error = e
+                stats["retries"] += 1
+        else:
+            failed.append((event, error))
+    return scored, failed
+
+def dead_letter_entry(event: dict, group: str, error: Exception, attempts: int) -> dict:
+    "What the dead-letter log keeps of a poison event: its id, the event, the error, the attempts and the group."
+    return {"id": str(event.get("id")), "event": event, "error": f"{type(error).__name__}: {error}", "attempts": attempts,
+            "group": group, "time": time.time()}
 
 # %% ../nbs/09c_stream.ipynb #9881758e
 class RedisLog:
     "The `EventLog` interface on a Redis stream; consumer groups remember what each consumer was given and acknowledged."
     def __init__(self, url: str, stream: str, consumer: str = "consumer-0", claim_idle_ms: int = 30_000):
         self.client = redis.Redis.from_url(url, decode_responses=True)
-        self.stream, self.consumer, self.claim_idle_ms = stream, consumer, claim_idle_ms
+        self.url, self.stream, self.consumer, self.claim_idle_ms = url, stream, consumer, claim_idle_ms
         self._groups = set()
 
     def append(self, events: list[dict]) -> str:
@@ -142,7 +175,7 @@ class RedisLog:
     def read(self, position: str = "0", max_events: int = 100) -> tuple[list[dict], str]:
         "Up to `max_events` events after stream id `position`, and the id of the last one."
         entries = self.client.xrange(self.stream, min=f"({position}" if position != "0" else "-", count=max_events)
-        return [json.loads(fields["event"]) for _, fields in entries], entries[-1][0] if entries else position
+        return [parse_event(fields.get("event", ""), id) for id, fields in entries], entries[-1][0] if entries else position
 
     def fetch(self, group: str, max_events: int = 100) -> tuple[list[dict], list[str]]:
         "This consumer's unacknowledged entries, else ones idle too long at another consumer, else new ones; and their ids."
@@ -156,13 +189,17 @@ class RedisLog:
                 self.client.xack(self.stream, group, *gone)
             entries = [(id, fields) for id, fields in entries if fields]
             if entries:
-                return [json.loads(fields["event"]) for _, fields in entries], [id for id, _ in entries]
+                return [parse_event(fields.get("event", ""), id) for id, fields in entries], [id for id, _ in entries]
         return [], []
 
     def commit(self, group: str, ids: list[str]) -> None:
         "Acknowledge fetched entries: the group will not hand them out again."
         if ids:
             self.client.xack(self.stream, group, *ids)
+
+    def dead_letters(self) -> RedisLog:
+        "The stream beside this one (`<stream>:dead`) where events that cannot be processed go, with their error."
+        return RedisLog(self.url, f"{self.stream}:dead", self.consumer, self.claim_idle_ms)
 
     def _ensure(self, group: str) -> None:
         if group not in self._groups:

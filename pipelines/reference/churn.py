@@ -20,6 +20,13 @@ def held_out(table):
     return table.customer % 5 == 0
 
 
+def held_out_predictions(model, table):
+    "Class probabilities (NumPy) of `model` on `table`'s held-out rows, and their labels."
+    x, y = tensors(table[held_out(table)])
+    with torch.no_grad():
+        return torch.softmax(model.eval()(x), -1).numpy(), y.numpy()
+
+
 def train(table, epochs: int, seed: int, callbacks=(), device: str = "cpu") -> MLP:
     "The churn MLP trained on `table`'s rows."
     x, y = tensors(table)
