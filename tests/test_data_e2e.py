@@ -42,4 +42,4 @@ def test_ingest_clean_label_adjudicate_and_trace_lineage(tmp_path):
     chain = [step["ref"] for step in store.lineage(labeled.name)]
     assert chain == ["tickets-labeled@1", "tickets-dedup@1", "tickets@1"]
     assert store.lineage(labeled.name)[-1]["objects"] == [raw.objects["table.parquet"]]
-    assert store.fsck() == {"corrupt": [], "missing": [], "bad_cards": [], "unreferenced": []}
+    assert store.fsck() == {"corrupt": [], "missing": [], "bad_cards": [], "unreferenced": [], "staging": []}

@@ -71,3 +71,48 @@ def test_four_concurrent_promotions_leave_one_production_version(tmp_path):
     ''')
     out, err = check.communicate(timeout=120)
     assert out.strip() == "ok", err[-3000:]
+
+
+# No state change without its audit record: a promotion killed (SIGKILL) right after the registry moved the version, or
+# right before it did, leaves an intent entry that `unfinished()` lists and `verify()` warns about; never a change with
+# no trace. The kill is exact: the registry's internal `_move` is wrapped to kill the process before or after it runs.
+KILLED_PROMOTION = '''
+import os, signal, sys
+from workbench.governance import Governance
+from workbench.registry import Registry
+registry = Registry(sys.argv[1])
+move, when = registry._move, sys.argv[4]
+def dying_move(*args, **kwargs):
+    if when == "before":
+        os.kill(os.getpid(), signal.SIGKILL)
+    changes = move(*args, **kwargs)
+    os.kill(os.getpid(), signal.SIGKILL)
+registry._move = dying_move
+Governance(registry).promote(sys.argv[2], "m", int(sys.argv[3]), "production")
+'''
+
+
+def test_a_promotion_killed_between_change_and_record_leaves_an_unfinished_intent(tmp_path):
+    import warnings
+
+    from workbench.governance import Governance
+    from workbench.registry import Registry
+    db = tmp_path / "registry.db"
+    setup = python(SETUP, db)
+    out, err = setup.communicate(timeout=120)
+    assert setup.returncode == 0, err
+    ops = out.strip().splitlines()[-1]
+    for version, when in ((1, "before"), (2, "after")):
+        killed = python(KILLED_PROMOTION, db, ops, version, when)
+        killed.communicate(timeout=120)
+        assert killed.returncode == -9
+    registry = Registry(db)
+    gov = Governance(registry)
+    stages = dict(zip(registry.versions("m").version, registry.versions("m").stage))
+    assert stages[1] == "staging" and stages[2] == "production"         # killed before the move / after it
+    unfinished = gov.audit.unfinished()
+    assert [(e["action"], e["target"]) for e in unfinished] == [("promote", "m@1"), ("promote", "m@2")]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gov.audit.verify()                                              # the chain is whole, and it says what is open
+    assert "2 change(s) began and never recorded an outcome" in str(caught[0].message)

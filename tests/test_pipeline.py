@@ -12,6 +12,7 @@ import yaml
 from conftest import BIN, ROOT, run
 from workbench.governance import Governance
 from workbench.registry import Registry
+from workbench.tracking import RunStore, final_metrics
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +47,13 @@ def test_make_run_runs_the_reference_pipeline(first):
     gov = Governance(Registry(first["ws"] / "registry" / "registry.db"))
     assert gov.registry.resolve("churn@staging")["version"] == 2
     assert {"register", "approve", "promote", "alert"} <= {e["action"] for e in gov.audit.entries()}
-    assert gov.audit.verify() > 0
+    assert gov.audit.verify() > 0 and gov.audit.unfinished() == []
+    ws = first["ws"]                         # secrets and personal data: owner-only from their creation
+    for private in (ws / "audit" / "pipeline-keys.json", ws / "registry" / "registry.db", gov.audit.path,
+                    gov.predictions.path):
+        assert oct(private.stat().st_mode & 0o777) == "0o600", private
+    tracked = final_metrics(RunStore(ws / "runs" / "runs.db"), gov.registry.resolve("churn@1")["run_id"])
+    assert gov.registry.resolve("churn@1")["metrics"]["accuracy"] == tracked["accuracy"]   # the record is the run's
 
 
 def test_second_run_is_cached_and_a_changed_parameter_reruns_only_its_step(first):
@@ -98,6 +105,7 @@ def test_a_broken_step_fails_by_name_and_resume_completes(first, tmp_path):
     (lambda s: s["steps"]["clean"].update(notebook="missing.ipynb"), "does not exist"),
     (lambda s: s["steps"]["train"].setdefault("parameters", {}).update(learning_rate=0.1), "declares no parameter 'learning_rate'"),
     (lambda s: s["steps"]["serve"]["inputs"].update(model="register.weights"), "declares outputs ['model']"),
+    (lambda s: s["steps"]["train"].setdefault("parameters", {}).update(epochs={1, 2}), "parameter 'epochs' of step 'train': set"),
 ])
 def test_bad_specs_are_refused_before_any_step_runs(first, tmp_path, change, reason):
     spec = yaml.safe_load((ROOT / "pipelines/reference/pipeline.yaml").read_text())

@@ -28,7 +28,7 @@ gov = Governance(registry)
 admin = gov.bootstrap("root")
 reviewer = gov.add_user(admin, "rev", ["reviewer"])
 gov.policies.mkdir(parents=True, exist_ok=True)
-(gov.policies / "echo.yaml").write_text("require_lineage: false\n")
+(gov.policies / "echo.yaml").write_text("require_lineage: false\\n")
 torch.manual_seed(0)
 v = gov.register(admin, "echo", MLP(MLPConfig(in_features=8, hidden=[16], out_features=3)),
                  {"shape": [None, 8]}, {"shape": [None, 3]}, metrics={"accuracy": 1.0})

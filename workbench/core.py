@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 # %% auto #0
 __all__ = ['WORKSPACE_LAYOUT', 'NAME_RULE', 'ConfigError', 'parse_override', 'Config', 'seed_everything', 'DeviceError',
            'available_devices', 'get_device', 'Workspace', 'progress', 'content_hash', 'atomic_open', 'atomic_write',
-           'owner_only', 'locked_file', 'cut_torn_tail', 'valid_name', 'enable_wal', 'environment_info']
+           'durable', 'owner_only', 'locked_file', 'cut_torn_tail', 'valid_name', 'enable_wal', 'environment_info']
 
 # %% ../nbs/00_core.ipynb #853dbccd
 class ConfigError(ValueError):
@@ -313,6 +313,15 @@ def atomic_write(path: str | Path, data: bytes | str, encoding: str = "utf-8", p
     with atomic_open(path, "wb", permissions=permissions) as f:
         f.write(data)
     return Path(path)
+
+def durable(path: str | Path) -> Path:
+    "Flush a file, or a folder's files and the folder itself, to the disk: call it before the rename that publishes them."
+    path = Path(path)
+    for file in ([path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]):
+        with open(file, "rb+") as f:
+            os.fsync(f.fileno())
+    _fsync_dir(path if path.is_dir() else path.parent)
+    return path
 
 def owner_only(path: str | Path) -> Path:
     "Create `path` if missing, empty and readable by its owner only from its first byte (for logs, keys, databases)."

@@ -25,7 +25,7 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict
 
-from .core import NAME_RULE, Workspace, content_hash, progress, valid_name
+from .core import NAME_RULE, Workspace, content_hash, durable, progress, valid_name
 
 # %% auto #0
 __all__ = ['ColumnType', 'TRANSFORMATIONS', 'DataError', 'InvalidName', 'DatasetNotFound', 'SchemaError', 'CorruptObject',
@@ -77,9 +77,20 @@ class ObjectStore:
             if self.fs.exists(tmp):
                 self.fs.rm(tmp)
 
+    def durable(self, tmp: str) -> None:
+        "Flush a staged file to the disk, so the rename that publishes it never points at lost bytes (local disks)."
+        if isinstance(self.fs, LocalFileSystem):        # object stores make an upload durable when it completes
+            durable(tmp)
+
+    def leftovers(self) -> list[str]:
+        "Staged files no rename published: what a crash during a write leaves behind (harmless, never read)."
+        folder = f"{self.root}/tmp"
+        return sorted(self.fs.ls(folder, detail=False)) if self.fs.exists(folder) else []
+
     def create(self, tmp: str, path: str) -> None:
         "Move `tmp` to `path` only if nothing is there; `FileExistsError` otherwise (atomic on local disks)."
         self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        self.durable(tmp)
         if isinstance(self.fs, LocalFileSystem):
             os.link(tmp, path)  # fails if `path` exists, with no window between check and create
             return
@@ -93,6 +104,7 @@ class ObjectStore:
         if self.fs.exists(final):
             return False
         self.fs.makedirs(final.rsplit("/", 1)[0], exist_ok=True)
+        self.durable(tmp)
         self.fs.mv(tmp, final)
         return True
 
@@ -440,9 +452,12 @@ class DataStore:
             todo += [self.card(p) for p in card.parents]
         return out
 
-    def fsck(self) -> dict[str, list[str]]:
-        "Check every object's hash and every card's references; report problems, never repair them."
-        report = {"corrupt": [], "missing": [], "bad_cards": [], "unreferenced": []}
+    def fsck(self, remove_staging: bool = False) -> dict[str, list[str]]:
+        "Check every object's hash and every card's references, list staged leftovers; report problems, never repair them."
+        report = {"corrupt": [], "missing": [], "bad_cards": [], "unreferenced": [], "staging": self.objects.leftovers()}
+        if remove_staging:                  # only when no ingest is running: a live one is staging its next write
+            for leftover in report["staging"]:
+                self.fs.rm(leftover)
         digests = self.objects.digests()
         for digest in progress(digests, desc="fsck", disable=len(digests) < 1000):
             try:

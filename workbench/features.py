@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import duckdb
 import json
+import os
 import sqlite3
 import threading
+import uuid
 from pathlib import Path
 from typing import Literal
 
+import duckdb
 import numpy as np
 import pandas as pd
 import yaml
@@ -61,6 +63,18 @@ class FeatureView(BaseModel):
     @classmethod
     def _valid_name(cls, name: str) -> str:
         return check_name(name, "feature view name")
+
+    @field_validator("features")
+    @classmethod
+    def _distinct_features(cls, features: tuple) -> tuple:
+        "Feature names become columns of the online table beside its own `key` and `ts` (SQLite ignores case)."
+        seen = ["key", "ts"]
+        for f in features:
+            if f.name.lower() in seen:
+                taken = "a column of the online table" if f.name.lower() in ("key", "ts") else "another feature's name"
+                raise ValueError(f"feature name {f.name!r} is {taken} (names are compared ignoring case); rename it")
+            seen.append(f.name.lower())
+        return features
 
     @property
     def join_key(self) -> str:
@@ -147,9 +161,13 @@ class FeatureStore:
         record = {"definition": view.model_dump(mode="json"), "dataset": card.ref,
                   "created_at": dt.datetime.now(dt.timezone.utc).isoformat()}
         path = self._view_dir(view.name) / f"{version}.yaml"
-        if path.exists():
-            raise FeatureError(f"{view.name}@{version} was applied by another writer meanwhile; retry")
-        atomic_write(path, yaml.safe_dump(record, sort_keys=False))
+        staged = atomic_write(path.with_name(f".{version}.{uuid.uuid4().hex}.yaml"), yaml.safe_dump(record, sort_keys=False))
+        try:
+            os.link(staged, path)               # create-if-absent: no window between the check and the write
+        except FileExistsError:
+            raise FeatureError(f"{view.name}@{version} was applied by another writer meanwhile; retry") from None
+        finally:
+            staged.unlink()
         self._serving.pop(view.name, None)
         return version
 
@@ -236,18 +254,19 @@ def get_historical_features(self: FeatureStore, entity_df: pd.DataFrame, feature
     entities = entity_df.copy()
     entities[timestamp] = utc_timestamps(entities[timestamp], timestamp)
     entities["__row"] = np.arange(len(entities))
-    select, joins = ["e.*"], []
+    select, joins, paths = ["e.*"], [], {}
     for i, (key, (view, version, wanted)) in enumerate(groups.items()):
-        alias, path = f"f{i}", self.parquet(view.name, version)
+        alias = f"f{i}"
+        paths[alias] = str(self.parquet(view.name, version))     # bound as a parameter: a path is data, never SQL
         fresh = f"{alias}.{_quote(view.timestamp)} >= e.{_quote(timestamp)} - INTERVAL ({view.ttl_seconds}) SECOND"
         select += [f"CASE WHEN {fresh} THEN {alias}.{_quote(f)} END AS {_quote(f)}" for f in wanted]
-        joins.append(f"ASOF LEFT JOIN read_parquet('{path}') {alias} ON e.{_quote(view.join_key)} = "
+        joins.append(f"ASOF LEFT JOIN read_parquet(${alias}) {alias} ON e.{_quote(view.join_key)} = "
                      f"{alias}.{_quote(view.join_key)} AND e.{_quote(timestamp)} >= {alias}.{_quote(view.timestamp)}")
     query = f"SELECT {', '.join(select)} FROM entities e {' '.join(joins)} ORDER BY e.__row"
     with duckdb.connect() as con:
         con.execute("SET TimeZone = 'UTC'")
         con.register("entities", entities)
-        result = con.sql(query).df()
+        result = con.execute(query, paths).df()
     result = result.drop(columns="__row")
     if register_as:
         parents = [ref for _, _, ref in (self.view(k) for k in groups)]
@@ -280,12 +299,13 @@ def materialize(self: FeatureStore, name: str, start: dt.datetime, end: dt.datet
     start, end = (pd.Timestamp(t).tz_localize("UTC") if pd.Timestamp(t).tzinfo is None else pd.Timestamp(t).tz_convert("UTC")
                   for t in (start, end))
     columns = [view.join_key, view.timestamp, *(f.name for f in view.features)]
-    query = (f"SELECT {', '.join(map(_quote, columns))} FROM read_parquet('{self.parquet(name, version)}') "
+    query = (f"SELECT {', '.join(map(_quote, columns))} FROM read_parquet($path) "
              f"WHERE {_quote(view.timestamp)} >= $start AND {_quote(view.timestamp)} < $end "
              f"QUALIFY row_number() OVER (PARTITION BY {_quote(view.join_key)} ORDER BY {_quote(view.timestamp)} DESC) = 1")
     with duckdb.connect() as con:
         con.execute("SET TimeZone = 'UTC'")
-        latest = con.execute(query, {"start": start.to_pydatetime(), "end": end.to_pydatetime()}).df()
+        latest = con.execute(query, {"path": str(self.parquet(name, version)), "start": start.to_pydatetime(),
+                                     "end": end.to_pydatetime()}).df()
     table, con = _table(view.name, version), self._online()
     feature_columns = [f"{_quote(f.name)} {_SQL_TYPES[f.type]}" for f in view.features]
     con.execute(f"CREATE TABLE IF NOT EXISTS {table} (key PRIMARY KEY, ts TEXT NOT NULL, {', '.join(feature_columns)})")
@@ -324,11 +344,11 @@ def get_online_features(self: FeatureStore, name: str, keys: list) -> list[dict]
     view, version = self._serving[name]
     con = self._online()
     features = [f.name for f in view.features]
-    sql = self._local.statements.get((name, len(keys)))
+    sql = self._local.statements.get((name, version, len(keys)))   # the version too: apply() may have moved it
     if sql is None:
         sql = (f"SELECT key, ts, {', '.join(map(_quote, features))} FROM {_table(view.name, version)} "
                f"WHERE key IN ({', '.join('?' * len(keys))})")
-        self._local.statements[(name, len(keys))] = sql
+        self._local.statements[(name, version, len(keys))] = sql
     try:
         found = {row[0]: row for row in con.execute(sql, list(keys))}
     except sqlite3.OperationalError as e:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import tempfile
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .core import atomic_write, content_hash
+from .core import atomic_write, content_hash, durable
 from .train import Callback
 
 # %% auto #0
@@ -44,9 +43,7 @@ def export_onnx(model: nn.Module, example: torch.Tensor, path: str | Path) -> Pa
     if not np.allclose(got, expected, atol=1e-4, rtol=1e-3):
         raise RuntimeError(f"the ONNX export of {type(model).__name__} disagrees with eager PyTorch by "
                            f"{np.abs(got - expected).max():.3g}")
-    with open(partial, "rb+") as f:                         # on disk before it is published
-        os.fsync(f.fileno())
-    atomic_write(_digest_path(path), content_hash(partial))
+    atomic_write(_digest_path(path), content_hash(durable(partial)))     # on disk before it is published
     partial.replace(path)                                   # only a checked export gets the real name
     return path
 

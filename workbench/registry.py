@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import importlib
 import math
-import os
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,7 +15,7 @@ import sqlalchemy as sa
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .core import NAME_RULE, Workspace, atomic_write, content_hash, owner_only, valid_name
+from .core import NAME_RULE, Workspace, atomic_write, content_hash, durable, owner_only, valid_name
 from .tracking import RunStore, database_url, final_metrics, json_config, sql_engine
 
 # %% auto #0
@@ -134,9 +133,7 @@ def _write_weights(model: nn.Module, folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     weights, partial = folder / "model.safetensors", folder / f".model.{uuid.uuid4().hex}.partial"
     save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, partial)
-    with open(partial, "rb+") as f:
-        os.fsync(f.fileno())
-    partial.replace(weights)
+    durable(partial).replace(weights)
     return weights
 
 def tracked_metrics(tracked: dict, claimed: dict, run_id: str) -> dict:

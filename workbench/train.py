@@ -25,7 +25,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
-from .core import atomic_write, get_device, progress
+from .core import atomic_write, durable, get_device, progress
 
 # %% auto #0
 __all__ = ['EVENTS', 'cross_entropy', 'mse', 'info_nce', 'optimizer', 'warmup_cosine', 'one_cycle', 'CancelFit', 'Callback',
@@ -363,8 +363,10 @@ def save_checkpoint(learn: Learner, folder: str | Path, resume_at: tuple[int, in
              "resume_at": list(resume_at or (learn.epoch, learn.batch_index)), "step": learn.step,
              "history": json.dumps(learn.history)}
     torch.save(state, tmp / "state.pt")
+    durable(tmp)                                      # both files on disk before the rename publishes them
     shutil.rmtree(folder, ignore_errors=True)
     os.replace(tmp, folder)
+    durable(folder.parent)
     return folder
 
 def load_checkpoint(learn: Learner, folder: str | Path) -> Learner:
@@ -402,6 +404,8 @@ class Checkpoint(Callback):
         atomic_write(self.folder / "latest", path.name)
         for old in sorted(self.folder.glob("step-*"))[:-self.keep]:
             shutil.rmtree(old, ignore_errors=True)
+        for staged in self.folder.glob(".step-*.tmp-*"):    # what a process killed mid-save left behind
+            shutil.rmtree(staged, ignore_errors=True)
 
     def after_step(self):
         learn = self.learn
