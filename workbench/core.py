@@ -6,11 +6,11 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import functools
 import hashlib
 import importlib.metadata
 import io
+import math
 import os
 import platform
 import random
@@ -24,13 +24,15 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 import yaml
+from filelock import FileLock
 from pydantic import BaseModel, ConfigDict, ValidationError
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['WORKSPACE_LAYOUT', 'NAME_RULE', 'ConfigError', 'parse_override', 'Config', 'seed_everything', 'DeviceError',
-           'available_devices', 'get_device', 'Workspace', 'progress', 'content_hash', 'atomic_open', 'atomic_write',
-           'durable', 'owner_only', 'locked_file', 'cut_torn_tail', 'valid_name', 'enable_wal', 'environment_info']
+__all__ = ['WORKSPACE_LAYOUT', 'NAME_RULE', 'ConfigError', 'parse_override', 'Config', 'json_config', 'seed_everything',
+           'DeviceError', 'available_devices', 'get_device', 'Workspace', 'progress', 'content_hash', 'atomic_open',
+           'atomic_write', 'durable', 'owner_only', 'file_lock', 'locked_file', 'cut_torn_tail', 'valid_name',
+           'enable_wal', 'environment_info']
 
 # %% ../nbs/00_core.ipynb #853dbccd
 class ConfigError(ValueError):
@@ -114,6 +116,22 @@ class Config(BaseModel):
     def to_yaml(self) -> str:
         "The configuration as YAML text, loadable again with `load`."
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+# %% ../nbs/00_core.ipynb #6c2f9a80
+def json_config(config: Any, path: str = "config") -> Any:
+    "`config` as plain JSON data (a `Config`/pydantic model is dumped); a `ConfigError` names any value that is not."
+    if hasattr(config, "model_dump"):
+        config = config.model_dump(mode="json")
+    if isinstance(config, dict):
+        return {str(k): json_config(v, f"{path}.{k}") for k, v in config.items()}
+    if isinstance(config, (list, tuple)):
+        return [json_config(v, f"{path}[{i}]") for i, v in enumerate(config)]
+    if isinstance(config, float) and not math.isfinite(config):
+        raise ConfigError(f"{path} is {config}: configs must be finite numbers")
+    if config is None or isinstance(config, (str, int, float, bool)):
+        return config
+    raise ConfigError(f"{path} is a {type(config).__name__} ({config!r:.60}), which cannot be stored as JSON: "
+                      "log a number, string, list or mapping (e.g. the object's name or its own config)")
 
 # %% ../nbs/00_core.ipynb #74d0a2dc
 def seed_everything(seed: int,                 # the one seed for Python, NumPy, torch and JAX
@@ -331,15 +349,16 @@ def owner_only(path: str | Path) -> Path:
     return path
 
 # %% ../nbs/00_core.ipynb #8c2d5a91
+def file_lock(path: str | Path) -> FileLock:
+    "An exclusive lock on `path` between processes and threads, held on `<path>.lock` (`filelock`: on every OS)."
+    return FileLock(f"{path}.lock")
+
 @contextlib.contextmanager
 def locked_file(path: str | Path) -> Iterator[io.BufferedRandom]:
-    "`path` opened for reading and writing (created owner-only if missing) under an exclusive lock, released on exit."
-    with open(owner_only(path), "r+b") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield f
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    "`path` opened for reading and writing (created owner-only if missing) while holding its `file_lock`."
+    path = owner_only(path)
+    with file_lock(path), open(path, "rb+") as f:
+        yield f
 
 def cut_torn_tail(f) -> bytes:
     "Cut a last line without its newline (an append a crash interrupted) off a locked log; the bytes cut (b'' if none)."

@@ -30,7 +30,7 @@ from .core import NAME_RULE, Workspace, content_hash, durable, progress, valid_n
 # %% auto #0
 __all__ = ['ColumnType', 'TRANSFORMATIONS', 'DataError', 'InvalidName', 'DatasetNotFound', 'SchemaError', 'CorruptObject',
            'ObjectStore', 'Column', 'column_type', 'infer_schema', 'validate', 'Transformation', 'DatasetCard',
-           'transformation', 'code_version', 'check_name', 'DataStore', 'FileSet']
+           'transformation', 'source_hash', 'check_name', 'DataStore', 'FileSet']
 
 # %% ../nbs/01_data.ipynb #599586b0
 class DataError(Exception):
@@ -249,7 +249,7 @@ def transformation(fn: Callable | None = None, *, name: str | None = None):
         return fn
     return register(fn) if fn is not None else register
 
-def code_version(fn: Callable) -> str:
+def source_hash(fn: Callable) -> str:
     "A short hash of a function's source code."
     try:
         return hashlib.sha256(inspect.getsource(fn).encode()).hexdigest()[:12]
@@ -407,7 +407,7 @@ class DataStore:
             report = result.pop("report", None)
         if report:
             print(f"{transform}: {report}")
-        step = Transformation(name=transform, params=params, code_version=code_version(fn), report=report)
+        step = Transformation(name=transform, params=params, code_version=source_hash(fn), report=report)
         refs = [c.ref for c in cards]
         if isinstance(result, pd.DataFrame):
             return self.ingest_table(name, result, f"derived:{transform}", schema, refs, step)

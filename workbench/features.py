@@ -13,7 +13,7 @@ import sqlite3
 import threading
 import uuid
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import duckdb
 import numpy as np
@@ -25,10 +25,10 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 from .core import Workspace, atomic_write, enable_wal
 from .data import (TRANSFORMATIONS, DataError, DataStore, DatasetCard, SchemaError, Transformation,
-                            check_name, code_version)
+                            check_name, source_hash)
 
 # %% auto #0
-__all__ = ['FeatureError', 'Feature', 'Entity', 'FeatureView', 'utc_timestamps', 'FeatureStore']
+__all__ = ['FeatureError', 'Feature', 'Entity', 'FeatureView', 'utc_timestamps', 'AppliedView', 'FeatureStore']
 
 # %% ../nbs/02_features.ipynb #afc826b5
 class FeatureError(DataError):
@@ -105,6 +105,12 @@ _SQL_TYPES = {"int": "INTEGER", "float": "REAL", "str": "TEXT", "bool": "INTEGER
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
+class AppliedView(NamedTuple):
+    "A feature view as applied: its definition, its version number and the dataset version holding its offline table."
+    definition: FeatureView
+    version: int
+    dataset: str
+
 class FeatureStore:
     "Feature views (versioned), a DuckDB offline store over their Parquet objects, and a SQLite online store."
     def __init__(self, data: DataStore | None = None, root: str | Path | None = None):
@@ -115,7 +121,7 @@ class FeatureStore:
         self.root = Path(root) if root is not None else Workspace().path("features")
         self.root.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()  # one SQLite connection per thread
-        self._serving: dict[str, tuple[FeatureView, int]] = {}  # views resolved once for the online hot path
+        self._serving: dict[str, AppliedView] = {}  # views resolved once for the online hot path
 
     # -- definitions --------------------------------------------------------------------
     def _view_dir(self, name: str) -> Path:
@@ -131,8 +137,8 @@ class FeatureStore:
         folder = self.root / "views"
         return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.exists() else []
 
-    def view(self, name: str, version: int | str = "latest") -> tuple[FeatureView, int, str]:
-        "The definition of `name` at `version` ('latest', an int, or 'name@3'), its version and its dataset ref."
+    def view(self, name: str, version: int | str = "latest") -> AppliedView:
+        "The definition of `name` at `version` ('latest', an int, or 'name@3'), with its version and its dataset ref."
         if "@" in name:
             name, version = name.split("@", 1)
         versions = self.versions(name)
@@ -142,21 +148,21 @@ class FeatureStore:
         if version not in versions:
             raise FeatureError(f"no version {version} of feature view {name!r}; versions: {versions}")
         record = yaml.safe_load((self._view_dir(name) / f"{version}.yaml").read_text())
-        return FeatureView.model_validate(record["definition"]), version, record["dataset"]
+        return AppliedView(FeatureView.model_validate(record["definition"]), version, record["dataset"])
 
     def apply(self, view: FeatureView) -> int:
         "Register `view` (a new version when its definition changed) and build its offline table; return the version."
         versions = self.versions(view.name)
         if versions:
-            latest, version, _ = self.view(view.name)
-            if latest == view:
-                return version
+            latest = self.view(view.name)
+            if latest.definition == view:
+                return latest.version
         table = self._build(view)
         card = self.data.ingest_table(f"fv-{view.name}", table, source=f"feature view {view.name}",
                                       parents=[view.source],
                                       transformation=Transformation(name=f"feature-view:{view.name}",
                                                                     params={"definition": view.definition_hash()},
-                                                                    code_version=code_version(FeatureStore._build)))
+                                                                    code_version=source_hash(FeatureStore._build)))
         version = (versions[-1] + 1) if versions else 1
         record = {"definition": view.model_dump(mode="json"), "dataset": card.ref,
                   "created_at": dt.datetime.now(dt.timezone.utc).isoformat()}
@@ -193,7 +199,7 @@ class FeatureStore:
 
     def parquet(self, name: str, version: int | str = "latest") -> str:
         "Path of the Parquet object holding a view version's offline table (for DuckDB)."
-        _, _, ref = self.view(name, version)
+        ref = self.view(name, version).dataset
         card = self.data.card(ref)
         return self.data.objects.path(card.objects["table.parquet"])
 
@@ -269,11 +275,11 @@ def get_historical_features(self: FeatureStore, entity_df: pd.DataFrame, feature
         result = con.execute(query, paths).df()
     result = result.drop(columns="__row")
     if register_as:
-        parents = [ref for _, _, ref in (self.view(k) for k in groups)]
+        parents = [self.view(k).dataset for k in groups]
         self.data.ingest_table(register_as, result, source="get_historical_features", parents=parents,
                                transformation=Transformation(name="get_historical_features",
                                                              params={"features": list(features), "timestamp": timestamp},
-                                                             code_version=code_version(FeatureStore.get_historical_features)))
+                                                             code_version=source_hash(FeatureStore.get_historical_features)))
     return result
 
 # %% ../nbs/02_features.ipynb #e9a199a1
@@ -340,8 +346,8 @@ def materialize_incremental(self: FeatureStore, name: str, end: dt.datetime) -> 
 def get_online_features(self: FeatureStore, name: str, keys: list) -> list[dict]:
     "Latest materialized values for each of `keys` (in order): `{key, ts, feature...}`; unknown keys get nulls."
     if name not in self._serving:
-        self._serving[name] = self.view(name)[:2]
-    view, version = self._serving[name]
+        self._serving[name] = self.view(name)
+    view, version, _ = self._serving[name]
     con = self._online()
     features = [f.name for f in view.features]
     sql = self._local.statements.get((name, version, len(keys)))   # the version too: apply() may have moved it

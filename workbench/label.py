@@ -17,7 +17,7 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict
 
-from .data import DataError, DatasetCard, DataStore, Transformation, check_name, code_version
+from .data import DataError, DatasetCard, DataStore, Transformation, check_name, source_hash
 
 # %% auto #0
 __all__ = ['LabelTask', 'Annotation', 'Labels', 'agreement', 'majority', 'adjudicate', 'default_view', 'Labeler']
@@ -182,7 +182,7 @@ def adjudicate(labels: Labels, task: str, name: str, adjudicator: str | None = N
     report = {"labeled": len(table), "unresolved": unresolved, "by_adjudicator": int((decided.resolved_by == "adjudicator").sum()),
               "not_yet_labeled": len(set(spec.items) - set(labels.votes(task).index))}
     step = Transformation(name="adjudicate", params={"task": task, "adjudicator": adjudicator},
-                          code_version=code_version(adjudicate), report=report)
+                          code_version=source_hash(adjudicate), report=report)
     return labels.store.ingest_table(name, table, source=f"labels:{task}", parents=[spec.dataset], transformation=step)
 
 # %% ../nbs/01b_label.ipynb #0b144ed9

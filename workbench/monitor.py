@@ -15,13 +15,12 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import httpx
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import torch
 from prometheus_client.parser import text_string_to_metric_families
 from river import drift as river_drift
 from scipy import stats
@@ -29,8 +28,10 @@ from scipy.spatial.distance import jensenshannon
 from sklearn import metrics as skm
 
 from .core import Workspace
-from .governance import Governance
 from .stream import EventLog, latest_by_id
+
+if TYPE_CHECKING:                                   # only named in annotations: monitoring loads no registry
+    from workbench.governance import Governance
 
 # %% auto #0
 __all__ = ['DETECTORS', 'MonitorError', 'predictions_frame', 'join_labels', 'calibration_bins', 'expected_calibration_error',
@@ -374,6 +375,7 @@ def drift_report(reference: pd.DataFrame, current: pd.DataFrame, categorical: li
 # %% ../nbs/10_monitor.ipynb #4b901fcd
 def mmd_test(reference, current, permutations: int = 200, max_samples: int = 500, seed: int = 0) -> dict:
     "Two-sample MMD² test (Gaussian kernel, median bandwidth) with a permutation p-value, for rows of vectors."
+    import torch                                    # only here: the rest of monitoring runs without torch
     x, y = (torch.as_tensor(np.asarray(v), dtype=torch.float64).flatten(1) for v in (reference, current))
     if len(x) < 2 or len(y) < 2:
         raise MonitorError(f"MMD needs at least 2 rows per window; got {len(x)} and {len(y)}")

@@ -12,14 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .core import atomic_write, content_hash, durable
-from .train import Callback
 
 # %% auto #0
-__all__ = ['quantize_int8', 'export_onnx', 'intact', 'OnnxModule', 'optimized', 'model_bytes', 'Distill']
+__all__ = ['quantize_int8', 'export_onnx', 'intact', 'OnnxModule', 'optimized', 'model_bytes']
 
 # %% ../nbs/09a_optimize.ipynb #9c6a07f6
 def quantize_int8(model: nn.Module) -> nn.Module:
@@ -87,21 +85,3 @@ def model_bytes(model: nn.Module) -> int:
     buffer = io.BytesIO()
     torch.save(model.state_dict(), buffer)
     return buffer.getbuffer().nbytes
-
-# %% ../nbs/09a_optimize.ipynb #a44410ea
-class Distill(Callback):
-    "Add a frozen teacher's softened predictions to the Learner's loss (knowledge distillation)."
-    order = 5
-
-    def __init__(self, teacher: nn.Module, temperature: float = 4.0, alpha: float = 0.3):
-        if temperature <= 0 or not 0 <= alpha <= 1:
-            raise ValueError(f"need temperature > 0 and 0 <= alpha <= 1, got {temperature} and {alpha}")
-        self.teacher, self.temperature, self.alpha = teacher.eval(), temperature, alpha
-
-    def after_loss(self):
-        with torch.no_grad():
-            teacher = self.teacher(self.learn.xb.to(self.learn.device))
-        t = self.temperature
-        soft = F.kl_div(F.log_softmax(self.learn.preds / t, -1), F.log_softmax(teacher / t, -1), log_target=True,
-                        reduction="batchmean") * t * t
-        self.learn.loss = self.alpha * self.learn.loss + (1 - self.alpha) * soft

@@ -13,12 +13,14 @@ import hashlib
 import importlib.machinery
 import importlib.metadata
 import importlib.util
+import itertools
 import json
 import os
 import shutil
 import threading
 import time
 import uuid
+import warnings
 from collections import defaultdict, deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import datetime, timezone
@@ -33,8 +35,8 @@ from .core import Workspace, atomic_write, content_hash
 
 # %% auto #0
 __all__ = ['RESERVED', 'KERNEL_ARGUMENTS', 'STATUS_COLOURS', 'PipelineError', 'Step', 'Pipeline', 'load_pipeline', 'declared',
-           'plan', 'check_parameter', 'record_outputs', 'KernelPool', 'run_pipeline', 'resume', 'pipeline_action',
-           'runs', 'show', 'spans', 'write_report', 'timeline', 'prune']
+           'plan', 'profile_gaps', 'check_parameter', 'record_outputs', 'KernelPool', 'run_pipeline', 'resume',
+           'pipeline_action', 'runs', 'show', 'spans', 'write_report', 'timeline', 'prune']
 
 # %% ../nbs/11_pipeline.ipynb #216cbe5d
 class PipelineError(ValueError):
@@ -129,7 +131,20 @@ def plan(pipeline: Pipeline, overrides: dict | None = None, profile: str | None 
     stray = sorted(set(overrides) - used)
     if stray:
         raise PipelineError(f"no step declares parameter(s) {', '.join(map(repr, stray))}")
+    for gap in profile_gaps(pipeline, {name: declared(pipeline.root / pipeline.steps[name].notebook) for name in order}):
+        warnings.warn(gap, stacklevel=2)
     return resolved
+
+def profile_gaps(pipeline: Pipeline, names: dict[str, set[str]]) -> list[str]:
+    "Steps that take some of a profile's settings together but not all of them (a training step without `device`)."
+    gaps = []
+    for profile, settings in pipeline.profiles.items():
+        for a, b in itertools.permutations(names, 2):
+            shared, missing = names[a] & names[b] & set(settings), (names[a] - names[b]) & set(settings)
+            if shared and missing:
+                gaps.append(f"profile {profile!r}: steps {a!r} and {b!r} both take {sorted(shared)}, but only {a!r} "
+                            f"declares {sorted(missing)}, so {b!r} runs with its notebook's default")
+    return gaps
 
 def check_parameter(name: str, value: Any, where: str = "") -> None:
     "Nothing if `value` is plain JSON data (what papermill can write as a literal); a `PipelineError` naming it otherwise."

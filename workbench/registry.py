@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .core import NAME_RULE, Workspace, atomic_write, content_hash, durable, owner_only, valid_name
-from .tracking import RunStore, database_url, final_metrics, json_config, sql_engine
+from .core import NAME_RULE, Workspace, atomic_write, content_hash, durable, json_config, owner_only, valid_name
+from .db import database_url, sql_engine
 
 # %% auto #0
 __all__ = ['STAGES', 'PROTECTED', 'metadata', 'versions_table', 'aliases_table', 'transitions_table', 'RegistryError',
@@ -99,7 +99,8 @@ class Registry:
         return f"Registry({self.url!r})"
 
     def register(self, name: str, model: nn.Module, input_schema: dict, output_schema: dict, run_id: str | None = None,
-                 runs: RunStore | None = None, metrics: dict | None = None, description: str = "") -> int:
+                 runs=None,  # the run store holding `run_id` (a `workbench.tracking.RunStore`)
+                 metrics: dict | None = None, description: str = "") -> int:
         "Store `model` (which must have a typed `cfg`) as the next version of `name`; the new version number."
         if not hasattr(model, "cfg") or not hasattr(model.cfg, "model_dump"):
             raise RegistryError(f"{type(model).__name__} has no typed config (`.cfg`): the registry rebuilds models "
@@ -111,7 +112,7 @@ class Registry:
                 raise RegistryError("pass runs= (the RunStore) to register a model from a tracked run")
             run = runs.get(run_id)
             lineage = {"datasets": run["datasets"], "code": run["code"],
-                       "metrics": tracked_metrics(final_metrics(runs, run_id), lineage["metrics"], run_id)}
+                       "metrics": tracked_metrics(runs.final_metrics(run_id), lineage["metrics"], run_id)}
         with self.engine.begin() as db:
             latest = db.execute(sa.select(sa.func.max(versions_table.c.version)).where(versions_table.c.name == name)).scalar()
             version = (latest or 0) + 1

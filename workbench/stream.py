@@ -18,7 +18,7 @@ from pathlib import Path
 
 import redis
 
-from .core import atomic_write, cut_torn_tail, locked_file, owner_only
+from .core import atomic_write, cut_torn_tail, file_lock, locked_file, owner_only
 
 # %% auto #0
 __all__ = ['EventLog', 'parse_event', 'latest_by_id', 'consume', 'event_inputs', 'score_events', 'dead_letter_entry', 'RedisLog',
@@ -68,8 +68,8 @@ class EventLog:
 
     def commit(self, group: str, position: int) -> None:
         "Record, atomically and under a lock (groups committing at once never overwrite each other), `group`'s position."
-        with locked_file(self.path.with_name(self.path.name + ".offsets.lock")):
-            path = self._offsets()
+        path = self._offsets()
+        with file_lock(path):
             offsets = json.loads(path.read_text()) if path.exists() else {}
             offsets[group] = position
             atomic_write(path, json.dumps(offsets))

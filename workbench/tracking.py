@@ -19,12 +19,13 @@ from typing import Any, Callable, Iterable
 
 import sqlalchemy as sa
 
-from .core import Workspace, content_hash, enable_wal, environment_info
+from .core import Workspace, content_hash, environment_info, json_config
+from .db import database_url, sql_engine
 
 # %% auto #0
-__all__ = ['metadata', 'runs_table', 'metrics_table', 'artifacts_table', 'TrackingError', 'json_config', 'finite_metric',
-           'code_version', 'sql_engine', 'database_url', 'RunStore', 'Run', 'learner_config', 'TrackRun', 'runs',
-           'history', 'plot_runs', 'diff', 'entry_point', 'launch', 'final_metrics', 'reproduce']
+__all__ = ['metadata', 'runs_table', 'metrics_table', 'artifacts_table', 'TrackingError', 'finite_metric', 'git_state',
+           'RunStore', 'Run', 'learner_config', 'TrackRun', 'runs', 'history', 'plot_runs', 'diff', 'entry_point',
+           'launch', 'final_metrics', 'reproduce']
 
 # %% ../nbs/05_tracking.ipynb #65add3fe
 class TrackingError(Exception):
@@ -55,21 +56,6 @@ artifacts_table = sa.Table(
 )
 
 # %% ../nbs/05_tracking.ipynb #d908a507
-def json_config(config: Any, path: str = "config") -> Any:
-    "`config` as plain JSON data (a `Config`/pydantic model is dumped); a `TrackingError` names any value that is not."
-    if hasattr(config, "model_dump"):
-        config = config.model_dump(mode="json")
-    if isinstance(config, dict):
-        return {str(k): json_config(v, f"{path}.{k}") for k, v in config.items()}
-    if isinstance(config, (list, tuple)):
-        return [json_config(v, f"{path}[{i}]") for i, v in enumerate(config)]
-    if isinstance(config, float) and not math.isfinite(config):
-        raise TrackingError(f"{path} is {config}: configs must be finite numbers")
-    if config is None or isinstance(config, (str, int, float, bool)):
-        return config
-    raise TrackingError(f"{path} is a {type(config).__name__} ({config!r:.60}), which cannot be stored as JSON: "
-                        "log a number, string, list or mapping (e.g. the object's name or its own config)")
-
 def finite_metric(key: str, value: Any, step: int | None) -> float:
     "`value` as a float; a `TrackingError` for non-numbers and NaN/inf."
     try:
@@ -82,7 +68,7 @@ def finite_metric(key: str, value: Any, step: int | None) -> float:
     return number
 
 # %% ../nbs/05_tracking.ipynb #9971e48d
-def code_version(path: str | Path = ".") -> dict:
+def git_state(path: str | Path = ".") -> dict:
     "`{'commit': sha or None, 'dirty': bool or None}` for the git repository containing `path`."
     def git(*args):
         return subprocess.run(["git", *args], cwd=path, capture_output=True, text=True, timeout=10)
@@ -95,30 +81,6 @@ def code_version(path: str | Path = ".") -> dict:
     return {"commit": head.stdout.strip(), "dirty": bool(git("status", "--porcelain", "--untracked-files=no").stdout.strip())}
 
 # %% ../nbs/05_tracking.ipynb #f513b87b
-def sql_engine(url: str, immediate: bool = False) -> sa.engine.Engine:
-    """A SQLAlchemy engine for `url`. SQLite gets WAL (readers and a writer at once) and a 30 s busy timeout (concurrent
-    writers wait instead of failing); with `immediate`, every transaction takes the write lock at BEGIN, which makes
-    read-then-write transactions of several processes run one after another (SQLAlchemy's documented recipe)."""
-    engine = sa.create_engine(url)
-    if engine.dialect.name != "sqlite":
-        return engine
-
-    @sa.event.listens_for(engine, "connect")
-    def _pragmas(connection, _record):
-        if immediate:
-            connection.isolation_level = None          # let the "begin" hook below emit BEGIN itself
-        enable_wal(connection)
-        cursor = connection.cursor()
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
-
-    if immediate:
-        @sa.event.listens_for(engine, "begin")
-        def _begin(connection):
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-    return engine
-
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -130,16 +92,6 @@ def _pid_alive(pid: int) -> bool:
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
-
-def database_url(url: str | Path | None = None, area: str = "runs") -> str:
-    "A SQLAlchemy URL: given, or a SQLite file path made into one, or the workspace default `<area>/<area>.db`."
-    if url is None:
-        url = Workspace().path(area) / f"{area}.db"
-    url = str(url)
-    if "://" in url:
-        return url
-    Path(url).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{Path(url).expanduser().resolve()}"
 
 # %% ../nbs/05_tracking.ipynb #8bf7bbac
 class RunStore:
@@ -180,7 +132,7 @@ class RunStore:
                   entry_point: str | None = None, wandb: bool | dict = False) -> Run:
         "Open a new run (status 'running'); use it as a context manager to finish it, or mark it failed on an error."
         values = dict(id=uuid.uuid4().hex, name=name, project=project, status="running", study=study,
-                      config=json_config(config or {}), seed=seed, tags=sorted(set(tags)), code=code_version(),
+                      config=json_config(config or {}), seed=seed, tags=sorted(set(tags)), code=git_state(),
                       datasets=_dataset_versions(datasets), environment=environment_info(), entry_point=entry_point,
                       host=socket.gethostname(), pid=os.getpid(), started=_now())
         values["name"] = name or values["id"][:8]
@@ -203,6 +155,10 @@ class RunStore:
         if status != "running":
             raise TrackingError(f"run {run_id} is {status}: start a new run instead of logging to a closed one")
         return Run(self, run_id)
+
+    def final_metrics(self, run_id: str) -> dict[str, float]:
+        "The last logged value of each metric of a run (what the registry records for a version trained by it)."
+        return final_metrics(self, run_id)
 
 # %% ../nbs/05_tracking.ipynb #703ce9ed
 def _dataset_versions(datasets) -> dict[str, str]:

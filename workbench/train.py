@@ -31,7 +31,7 @@ from .core import atomic_write, durable, get_device, progress
 __all__ = ['EVENTS', 'cross_entropy', 'mse', 'info_nce', 'optimizer', 'warmup_cosine', 'one_cycle', 'CancelFit', 'Callback',
            'TrainingError', 'init_distributed', 'Learner', 'accuracy', 'lr_find', 'unwrap', 'get_rng_state',
            'set_rng_state', 'save_checkpoint', 'load_checkpoint', 'Checkpoint', 'latest_checkpoint', 'EarlyStopping',
-           'BestModels', 'ProgressBar', 'plot_history', 'ShowCurves']
+           'BestModels', 'Distill', 'ProgressBar', 'plot_history', 'ShowCurves']
 
 # %% ../nbs/04_train.ipynb #f8b60c52
 def cross_entropy(label_smoothing: float = 0.0) -> Callable:
@@ -466,6 +466,24 @@ class BestModels(Callback):
     def best(self) -> Path:
         "Path of the best kept weights."
         return self.kept[0][1]
+
+# %% ../nbs/04_train.ipynb #a44410ea
+class Distill(Callback):
+    "Add a frozen teacher's softened predictions to the Learner's loss (knowledge distillation)."
+    order = 5
+
+    def __init__(self, teacher: nn.Module, temperature: float = 4.0, alpha: float = 0.3):
+        if temperature <= 0 or not 0 <= alpha <= 1:
+            raise ValueError(f"need temperature > 0 and 0 <= alpha <= 1, got {temperature} and {alpha}")
+        self.teacher, self.temperature, self.alpha = teacher.eval(), temperature, alpha
+
+    def after_loss(self):
+        with torch.no_grad():
+            teacher = self.teacher(self.learn.xb.to(self.learn.device))
+        t = self.temperature
+        soft = F.kl_div(F.log_softmax(self.learn.preds / t, -1), F.log_softmax(teacher / t, -1), log_target=True,
+                        reduction="batchmean") * t * t
+        self.learn.loss = self.alpha * self.learn.loss + (1 - self.alpha) * soft
 
 # %% ../nbs/04_train.ipynb #48770b5f
 class ProgressBar(Callback):
