@@ -135,13 +135,23 @@ def _progress(step: str, event: str, info: dict) -> None:
               "skipped": "skipped: an upstream step failed"}.get(event, "")
     typer.echo(f"{_SYMBOLS[event]} {step}" + (f"  {detail}" if detail else ""))
 
-def _overrides(pairs: list[str]) -> dict:
-    "`key=value` pairs, values read as YAML."
+def _overrides(pairs: list[str], files: list[Path] = ()) -> dict:
+    "Parameters from YAML files (`-f`, as papermill's), then `key=value` pairs (`-p`, values read as YAML), later wins."
     import yaml
     bad = [p for p in pairs if "=" not in p]
     if bad:
         raise typer.BadParameter(f"expected key=value, got {', '.join(bad)}", param_hint="-p")
-    return {k: yaml.safe_load(v) for k, v in (p.split("=", 1) for p in pairs)}
+    merged = {}
+    for file in files:
+        try:
+            values = yaml.safe_load(file.read_text()) or {}
+        except (OSError, yaml.YAMLError) as e:
+            raise typer.BadParameter(f"cannot read {file}: {e}", param_hint="-f") from None
+        if not isinstance(values, dict):
+            raise typer.BadParameter(f"{file} must hold a mapping of parameters, not a {type(values).__name__}",
+                                     param_hint="-f")
+        merged.update(values)
+    return merged | {k: yaml.safe_load(v) for k, v in (p.split("=", 1) for p in pairs)}
 
 def _finish(call) -> None:
     from workbench.pipeline import PipelineError
@@ -156,13 +166,16 @@ def _finish(call) -> None:
 @pipeline_app.command("run")
 def pipeline_run(spec: Path = typer.Argument(..., help="the pipeline's YAML spec"),
                  parameter: list[str] = typer.Option([], "-p", "--parameter", help="override a parameter: key=value"),
+                 parameters_file: list[Path] = typer.Option([], "-f", "--parameters-file",
+                                                            help="a YAML file of parameters (as papermill's -f)"),
                  profile: str = typer.Option(None, help="a named parameter set of the spec"),
                  workers: int = typer.Option(None, help="steps run at once (default: the spec's)"),
                  warm: bool = typer.Option(True, "--warm/--cold", help="start kernels ahead of use, or on demand"),
                  workspace: str = _WORKSPACE):
     "Run a pipeline: a line per step, then the report's path."
     from workbench.pipeline import run_pipeline
-    _finish(lambda: run_pipeline(spec, _overrides(parameter), profile, workspace, workers, on_event=_progress, warm=warm))
+    overrides = _overrides(parameter, parameters_file)
+    _finish(lambda: run_pipeline(spec, overrides, profile, workspace, workers, on_event=_progress, warm=warm))
 
 @pipeline_app.command("resume")
 def pipeline_resume(run_id: str = typer.Argument(..., help="the failed run's id"), workspace: str = _WORKSPACE):

@@ -30,14 +30,15 @@ from sklearn import metrics as skm
 from .core import Workspace
 from .stream import EventLog, latest_by_id
 
-if TYPE_CHECKING:                                   # only named in annotations: monitoring loads no registry
-    from workbench.governance import Governance
-
 # %% auto #0
 __all__ = ['DETECTORS', 'MonitorError', 'predictions_frame', 'join_labels', 'calibration_bins', 'expected_calibration_error',
            'quality', 'window_metrics', 'reliability_plot', 'scrape', 'histogram_quantile', 'DriftReference',
            'DriftReport', 'drift_report', 'mmd_test', 'ErrorStream', 'detection_delay', 'Rule', 'below', 'flagged',
            'Alerts', 'plot_metrics', 'dashboard']
+
+# %% ../nbs/10_monitor.ipynb #4b3d2b15
+if TYPE_CHECKING:                                   # only named in annotations: monitoring loads no registry
+    from workbench.governance import Governance
 
 # %% ../nbs/10_monitor.ipynb #9c39b3b6
 class MonitorError(ValueError):
