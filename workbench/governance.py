@@ -229,7 +229,7 @@ class Governance:
         self.registry, self.roles = registry, roles or DEFAULT_ROLES
         self.audit = audit or AuditLog(registry.root / "audit" / "audit.jsonl", DatabaseAnchor(registry.engine, "audit"))
         self.predictions = AuditLog(self.audit.path.with_name("predictions.jsonl"),
-                                    DatabaseAnchor(registry.engine, f"predictions:{self.audit.path}"))
+                                    DatabaseAnchor(registry.engine, "predictions"))
         self.policies = Path(policies) if policies else registry.root / "policies"
         self.trust_names = trust_names              # accept a bare user name as identity (notebooks); keys otherwise
         unknown = {a for actions in self.roles.values() for a in actions} - set(ACTIONS)
