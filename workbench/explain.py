@@ -15,9 +15,10 @@ import torch
 from torch import nn
 
 from .core import atomic_write
+from .governance import EXPLANATION_REPORT
 
 # %% auto #0
-__all__ = ['METHODS', 'ExplainError', 'Explanation', 'last_feature_map', 'explain', 'randomization_check']
+__all__ = ['METHODS', 'ExplainError', 'Explanation', 'last_feature_map', 'explain', 'randomization_check', 'explanation_report']
 
 # %% ../nbs/10a_explain.ipynb #30b925db
 METHODS = ("integrated_gradients", "saliency", "input_x_gradient", "occlusion", "grad_cam", "gradient_shap",
@@ -203,3 +204,17 @@ def randomization_check(model: nn.Module, inputs, method: str = "integrated_grad
     rhos = [spearmanr(a, b).statistic for a, b in zip(trained.numpy(), random.numpy())]
     rho = float(np.nanmean(rhos)) if not np.all(np.isnan(rhos)) else 1.0
     return {"method": method, "spearman": rho, "threshold": threshold, "passed": rho < threshold}
+
+# %% ../nbs/10a_explain.ipynb #66c5b1d6
+def explanation_report(model: nn.Module, sample, methods: tuple[str, ...] = ("integrated_gradients", "occlusion"),
+                       threshold: float = 0.5, **options) -> dict:
+    "Global importance over `sample` by each method, and each method's randomisation check: what compliance reads."
+    report = {"kind": EXPLANATION_REPORT, "model": type(model).__name__, "rows": len(sample), "importance": {},
+              "top": {}, "sanity": []}
+    for method in methods:
+        explanation = explain(model, sample, method, **options)
+        report["importance"][method] = explanation.importance().flatten().tolist()
+        report["top"][method] = explanation.top(10)
+        report["sanity"].append(randomization_check(model, sample, method, threshold, **options))
+    report["passed"] = all(check["passed"] for check in report["sanity"])
+    return report

@@ -25,9 +25,9 @@ from .core import Workspace, content_hash, cut_torn_tail, locked_file, owner_onl
 from .registry import Registry, RegistryError, check_model_name
 
 # %% auto #0
-__all__ = ['GENESIS', 'heads_table', 'ACTIONS', 'DEFAULT_ROLES', 'gov_metadata', 'users_table', 'requests_table',
-           'attachments_table', 'AuditError', 'DatabaseAnchor', 'AuditLog', 'PermissionDenied', 'ComplianceError',
-           'Policy', 'Governance', 'store_by_hash', 'inputs_hash']
+__all__ = ['GENESIS', 'heads_table', 'ACTIONS', 'EXPLANATION_REPORT', 'DEFAULT_ROLES', 'gov_metadata', 'users_table',
+           'requests_table', 'attachments_table', 'AuditError', 'DatabaseAnchor', 'AuditLog', 'sound_report',
+           'PermissionDenied', 'ComplianceError', 'Policy', 'Governance', 'store_by_hash', 'inputs_hash']
 
 # %% ../nbs/08_governance.ipynb #b985b1ee
 GENESIS = "0" * 64
@@ -184,6 +184,20 @@ def unfinished(self: AuditLog) -> list[dict]:
 
 # %% ../nbs/08_governance.ipynb #d5be1d5f
 ACTIONS = ("register", "request", "approve", "promote", "rollback", "attach", "read_predictions", "admin")
+EXPLANATION_REPORT = "workbench.explanation_report"     # the `kind` of the report `require_explanation` accepts
+
+def sound_report(attachment: dict) -> bool:
+    "Whether an attachment is an unaltered explanation report (JSON, `kind` EXPLANATION_REPORT) whose checks all passed."
+    path = Path(attachment["path"])
+    try:
+        if content_hash(path) != attachment["hash"]:
+            return False
+        report = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    checks = report.get("sanity") if isinstance(report, dict) else None
+    return (report.get("kind") == EXPLANATION_REPORT and isinstance(checks, list) and bool(checks)
+            and all(isinstance(c, dict) and c.get("passed") is True for c in checks))
 DEFAULT_ROLES = {
     "data-scientist": ["register", "request", "attach", "read_predictions"],
     "reviewer": ["approve", "read_predictions"],
@@ -309,8 +323,9 @@ class Governance:
                 failures.append("lineage incomplete: no training run")
             if not record["datasets"]:
                 failures.append("lineage incomplete: no dataset versions")
-        if policy.require_explanation and not self._attachments(name, version, "explanation"):
-            failures.append("no explanation artifact attached (the policy requires one)")
+        if policy.require_explanation and not any(sound_report(a) for a in self._attachments(name, version, "explanation")):
+            failures.append("no explanation report whose sanity checks passed is attached (workbench.explain's "
+                            "explanation_report; a picture, or a report that failed its checks, does not count)")
         return failures
 
     def _attachments(self, name: str, version: int, kind: str) -> list[dict]:
