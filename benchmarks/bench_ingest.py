@@ -48,7 +48,7 @@ def run() -> list[dict]:
         again = timed(lambda: store.ingest_files("bench", folder))  # everything already stored
     return [
         {"name": f"ingest {total_mb} MiB folder", "ours": ours, "baseline": cp, "baseline_name": "cp -r", "unit": "s",
-         "throughput_mb_s": total_mb / ours, "cp_mb_s": total_mb / cp},
+         "goal": "<= 2", "throughput_mb_s": total_mb / ours, "cp_mb_s": total_mb / cp},
         {"name": f"re-ingest {total_mb} MiB (all stored)", "ours": again, "baseline": cp, "baseline_name": "cp -r", "unit": "s"},
     ]
 
