@@ -30,9 +30,9 @@ from tqdm.auto import tqdm
 
 # %% auto #0
 __all__ = ['WORKSPACE_LAYOUT', 'NAME_RULE', 'ConfigError', 'parse_override', 'Config', 'json_config', 'seed_everything',
-           'DeviceError', 'available_devices', 'get_device', 'Workspace', 'progress', 'content_hash', 'atomic_open',
-           'atomic_write', 'durable', 'owner_only', 'file_lock', 'locked_file', 'cut_torn_tail', 'valid_name',
-           'enable_wal', 'environment_info']
+           'DeviceError', 'available_devices', 'get_device', 'Workspace', 'progress', 'content_hash', 'fsync_dir',
+           'atomic_open', 'atomic_write', 'durable', 'owner_only', 'file_lock', 'locked_file', 'cut_torn_tail',
+           'valid_name', 'enable_wal', 'environment_info']
 
 # %% ../nbs/00_core.ipynb #853dbccd
 class ConfigError(ValueError):
@@ -288,7 +288,7 @@ def content_hash(obj) -> str:
     return digest.hexdigest()
 
 # %% ../nbs/00_core.ipynb #bacccd82
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
     "Make a rename in `folder` durable (no-op where directories cannot be opened, e.g. Windows)."
     with contextlib.suppress(OSError):
         fd = os.open(folder, os.O_RDONLY)
@@ -321,7 +321,7 @@ def atomic_open(path: str | Path, mode: str = "wb",
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 # %% ../nbs/00_core.ipynb #c10dffcf
 def atomic_write(path: str | Path, data: bytes | str, encoding: str = "utf-8", permissions: int | None = None) -> Path:
@@ -338,7 +338,7 @@ def durable(path: str | Path) -> Path:
     for file in ([path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]):
         with open(file, "rb+") as f:
             os.fsync(f.fileno())
-    _fsync_dir(path if path.is_dir() else path.parent)
+    fsync_dir(path if path.is_dir() else path.parent)
     return path
 
 def owner_only(path: str | Path) -> Path:

@@ -456,6 +456,8 @@ def read_npy(body: bytes) -> np.ndarray:
         raise InputError("body", f"not a NumPy .npy array: {e}") from None
     if dtype.hasobject or dtype.kind not in "biuf":
         raise InputError("body", f"dtype {dtype} is not a number type (bool, int, uint or float)")
+    if any(d < 0 for d in shape):
+        raise InputError("body", f"the header declares a negative dimension: {shape}")
     count, available = math.prod(shape), len(body) - f.tell()
     if count * dtype.itemsize != available:
         raise InputError("body", f"the header declares {shape} of {dtype} ({count * dtype.itemsize} bytes) but "

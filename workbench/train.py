@@ -25,7 +25,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
-from .core import atomic_write, durable, get_device, progress
+from .core import atomic_write, durable, fsync_dir, get_device, progress
 
 # %% auto #0
 __all__ = ['EVENTS', 'cross_entropy', 'mse', 'info_nce', 'optimizer', 'warmup_cosine', 'one_cycle', 'CancelFit', 'Callback',
@@ -366,7 +366,7 @@ def save_checkpoint(learn: Learner, folder: str | Path, resume_at: tuple[int, in
     durable(tmp)                                      # both files on disk before the rename publishes them
     shutil.rmtree(folder, ignore_errors=True)
     os.replace(tmp, folder)
-    durable(folder.parent)
+    fsync_dir(folder.parent)                          # the rename itself, durable (not every older checkpoint again)
     return folder
 
 def load_checkpoint(learn: Learner, folder: str | Path) -> Learner:
