@@ -109,13 +109,13 @@ def plan(pipeline: Pipeline, overrides: dict | None = None, profile: str | None 
     shared = {**pipeline.parameters, **pipeline.profiles.get(profile, {}), **overrides}
     for parameter, value in shared.items():
         check_parameter(parameter, value)
-    resolved, used = {}, set()
+    resolved, used, declared_by = {}, set(), {}
     for name in order:
         step = pipeline.steps[name]
         notebook = pipeline.root / step.notebook
         if not notebook.is_file():
             raise PipelineError(f"step {name!r}: notebook {notebook} does not exist")
-        names = declared(notebook)
+        names = declared_by[name] = declared(notebook)
         unknown = sorted(set(step.parameters) - names) + sorted(set(step.inputs) - names)
         if unknown:
             raise PipelineError(f"step {name!r}: {notebook.name} declares no parameter {', '.join(map(repr, unknown))} "
@@ -131,7 +131,7 @@ def plan(pipeline: Pipeline, overrides: dict | None = None, profile: str | None 
     stray = sorted(set(overrides) - used)
     if stray:
         raise PipelineError(f"no step declares parameter(s) {', '.join(map(repr, stray))}")
-    for gap in profile_gaps(pipeline, {name: declared(pipeline.root / pipeline.steps[name].notebook) for name in order}):
+    for gap in profile_gaps(pipeline, declared_by):
         warnings.warn(gap, stacklevel=2)
     return resolved
 
