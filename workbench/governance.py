@@ -25,9 +25,10 @@ from .core import Workspace, content_hash, cut_torn_tail, locked_file, owner_onl
 from .registry import Registry, RegistryError, check_model_name
 
 # %% auto #0
-__all__ = ['GENESIS', 'heads_table', 'ACTIONS', 'EXPLANATION_REPORT', 'DEFAULT_ROLES', 'gov_metadata', 'users_table',
-           'requests_table', 'attachments_table', 'AuditError', 'DatabaseAnchor', 'AuditLog', 'sound_report',
-           'PermissionDenied', 'ComplianceError', 'Policy', 'Governance', 'store_by_hash', 'inputs_hash']
+__all__ = ['GENESIS', 'heads_table', 'ACTIONS', 'EXPLANATION_REPORT', 'CHECKLIST', 'CHECKLIST_ITEMS', 'DEFAULT_ROLES',
+           'gov_metadata', 'users_table', 'requests_table', 'attachments_table', 'AuditError', 'DatabaseAnchor',
+           'AuditLog', 'attached_json', 'sound_report', 'PermissionDenied', 'ComplianceError', 'Policy', 'Governance',
+           'store_by_hash', 'inputs_hash', 'checklist_gaps']
 
 # %% ../nbs/08_governance.ipynb #b985b1ee
 GENESIS = "0" * 64
@@ -186,18 +187,37 @@ def unfinished(self: AuditLog) -> list[dict]:
 ACTIONS = ("register", "request", "approve", "promote", "rollback", "attach", "read_predictions", "admin")
 EXPLANATION_REPORT = "workbench.explanation_report"     # the `kind` of the report `require_explanation` accepts
 
-def sound_report(attachment: dict) -> bool:
-    "Whether an attachment is an unaltered explanation report (JSON, `kind` EXPLANATION_REPORT) whose checks all passed."
+CHECKLIST = "workbench.responsible_ai_checklist"         # the `kind` of the checklist `require_checklist` accepts
+CHECKLIST_ITEMS = {                                       # the responsible-AI checklist: what a release must answer
+    "intended_use": "What the model is for, for whom, and what it must not be used for",
+    "data_provenance": "Which dataset versions trained it, from which sources",
+    "subgroup_performance": "How it performs on each subgroup (site, sex, age, ...), and on the worst",
+    "robustness_tested": "Its accuracy under adversarial perturbations and common corruptions",
+    "explanations_reviewed": "An explanation report whose sanity checks passed",
+    "privacy": "How personal data is protected (differential privacy, de-identification)",
+    "human_oversight": "Who reviews its outputs and can overrule them",
+    "known_failure_modes": "Where it is known to fail",
+    "monitoring": "What is watched in production, and what happens when it drifts",
+}
+
+def attached_json(attachment: dict) -> dict | None:
+    "An attachment's JSON object, if its file is unaltered (its hash as attached) and holds one; else None."
     path = Path(attachment["path"])
     try:
         if content_hash(path) != attachment["hash"]:
-            return False
-        report = json.loads(path.read_text())
+            return None
+        content = json.loads(path.read_text())
     except (OSError, ValueError):
-        return False
-    checks = report.get("sanity") if isinstance(report, dict) else None
+        return None
+    return content if isinstance(content, dict) else None
+
+def sound_report(attachment: dict) -> bool:
+    "Whether an attachment is an unaltered explanation report (JSON, `kind` EXPLANATION_REPORT) whose checks all passed."
+    report = attached_json(attachment) or {}
+    checks = report.get("sanity")
     return (report.get("kind") == EXPLANATION_REPORT and isinstance(checks, list) and bool(checks)
             and all(isinstance(c, dict) and c.get("passed") is True for c in checks))
+
 DEFAULT_ROLES = {
     "data-scientist": ["register", "request", "attach", "read_predictions"],
     "reviewer": ["approve", "read_predictions"],
@@ -219,6 +239,7 @@ class Policy(BaseModel):
     require_model_card: bool = True
     require_lineage: bool = True
     require_explanation: bool = False
+    require_checklist: bool = False
     approval_for: list[str] = Field(default_factory=lambda: ["canary", "production"])
 
 gov_metadata = sa.MetaData()
@@ -323,12 +344,15 @@ class Governance:
                 failures.append("lineage incomplete: no training run")
             if not record["datasets"]:
                 failures.append("lineage incomplete: no dataset versions")
-        if policy.require_explanation and not any(sound_report(a) for a in self._attachments(name, version, "explanation")):
+        if policy.require_explanation and not any(sound_report(a) for a in self.attachments(name, version, "explanation")):
             failures.append("no explanation report whose sanity checks passed is attached (workbench.explain's "
                             "explanation_report; a picture, or a report that failed its checks, does not count)")
+        if policy.require_checklist:
+            failures += self._checklist_gaps(name, version)
         return failures
 
-    def _attachments(self, name: str, version: int, kind: str) -> list[dict]:
+    def attachments(self, name: str, version: int, kind: str) -> list[dict]:
+        "The artifacts of `kind` attached to `name` v`version` (each with its hash, stored path and actor)."
         with self.registry.engine.connect() as db:
             return [dict(r) for r in db.execute(sa.select(attachments_table).where(
                 attachments_table.c.name == name, attachments_table.c.version == version, attachments_table.c.kind == kind)).mappings()]
@@ -462,3 +486,43 @@ def read_predictions(self: Governance, credential: str, model: str | None = None
     self.predictions.verify()
     self.audit.append(actor, "read_predictions", model or "all models")
     return [e for e in self.predictions.entries() if model is None or e["target"].split("@")[0] == model]
+
+# %% ../nbs/08_governance.ipynb #d70fc7de
+@patch
+def sign(self: Governance, credential: str, name: str, version: int, item: str, note: str) -> str:
+    "Sign one checklist item of `name` v`version` (permission `approve`), with a note saying why; the signer's name."
+    if item not in CHECKLIST_ITEMS:
+        raise ValueError(f"unknown checklist item {item!r}; items: {', '.join(CHECKLIST_ITEMS)}")
+    if not note.strip():
+        raise ValueError(f"a signature of {item!r} needs a note saying what was checked")
+    target = f"{check_model_name(name)}@{version}"
+    actor = self.authorize(credential, "approve", target)
+    self.registry.resolve(target)
+    self.audit.append(actor, "sign", target, item=item, note=note)
+    return actor
+
+@patch
+def _checklist_gaps(self: Governance, name: str, version: int) -> list[str]:
+    "Why no checklist attached to `name` v`version` is complete: the gaps of the closest one (empty when one is complete)."
+    target = f"{name}@{version}"
+    signed = {(e["actor"], e["details"].get("item")) for e in self.audit.entries()
+              if e["action"] == "sign" and e["target"] == target and e["outcome"] == "ok"}
+    gaps = [checklist_gaps(attached_json(a) or {}, target, signed) for a in self.attachments(name, version, "checklist")]
+    if not gaps:
+        return ["no responsible-AI checklist is attached (workbench.safety.responsible_ai_checklist)"]
+    return min(gaps, key=len)
+
+def checklist_gaps(checklist: dict, target: str, signed: set[tuple[str, str]]) -> list[str]:
+    "The items of a checklist of `target` answered neither by evidence nor by a signature in `signed` ((user, item) pairs)."
+    if checklist.get("kind") != CHECKLIST or checklist.get("model") != target:
+        return [f"the attached checklist is altered, or not a checklist of {target}"]
+    items = checklist["items"] if isinstance(checklist.get("items"), dict) else {}
+    gaps = []
+    for key in CHECKLIST_ITEMS:
+        item = items.get(key) if isinstance(items.get(key), dict) else {}
+        if (item.get("status") == "evidence" and item.get("evidence")) or \
+           (item.get("status") == "signed" and (item.get("by"), key) in signed):
+            continue
+        gaps.append(f"checklist item {key} is " + ("signed without an audited signature" if item.get("status") == "signed"
+                                                     else "not answered"))
+    return gaps

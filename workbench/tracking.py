@@ -254,14 +254,16 @@ class Run:
 
 # %% ../nbs/05_tracking.ipynb #be655b13
 def learner_config(learn) -> dict:
-    "What defines a `Learner` run: the model's config (when it has one) and the learner's settings."
-    model = getattr(learn.model, "module", learn.model)
+    "What defines a `Learner` run: the model's config (when it has one), the learner's settings, its privacy budget."
+    model = getattr(learn.model, "module", getattr(learn.model, "_module", learn.model))  # inside DDP's or Opacus' wrapper
     config = {"model": type(model).__name__, "optimizer": type(learn.opt).__name__, "lr": learn.opt.defaults.get("lr"),
               "weight_decay": learn.opt.defaults.get("weight_decay"), "accumulate": learn.accumulate,
               "clip_norm": learn.clip_norm, "precision": learn.precision, "epochs": getattr(learn, "epochs", None),
               "batch_size": getattr(learn.train_dl, "batch_size", None)}
     if hasattr(model, "cfg"):
         config["model_config"] = json_config(model.cfg)
+    if getattr(learn, "privacy", None):                  # set by workbench.safety's DifferentialPrivacy
+        config["privacy"] = learn.privacy
     return config
 
 class TrackRun:
