@@ -181,7 +181,8 @@ def _attribute_features(model: nn.Module, x: torch.Tensor, method: str, targets:
     "Attributions (and Captum's delta, or None) of float inputs, tabular rows or images, by `method`."
     from captum import attr
     if method == "integrated_gradients":
-        return attr.IntegratedGradients(model).attribute(x, base, target=targets, n_steps=50, return_convergence_delta=True)
+        return attr.IntegratedGradients(model).attribute(x, base, target=targets, n_steps=50, internal_batch_size=len(x),
+                                                         return_convergence_delta=True)
     if method == "saliency":
         return attr.Saliency(model).attribute(x, target=targets, abs=False), None
     if method == "input_x_gradient":
@@ -207,7 +208,7 @@ def _attribute_features(model: nn.Module, x: torch.Tensor, method: str, targets:
     raise ExplainError(f"{method} explains token ids, not float inputs; methods for tables and images: "
                        f"{', '.join(m for m in METHODS if not m.startswith('attention'))}")
 
-# %% ../nbs/10a_explain.ipynb #7cb8855a
+# %% ../nbs/10a_explain.ipynb #ec2844d8
 def attention_rollout(maps: list[torch.Tensor], residual: float = 0.5) -> torch.Tensor:
     "Attention rollout: each layer's head-averaged attention mixed with the identity, rows renormalised, multiplied through."
     rollout = None
@@ -248,8 +249,9 @@ def _attribute_tokens(model: nn.Module, ids: torch.Tensor, method: str, targets:
         layer = layer or next((m for m in model.modules() if isinstance(m, nn.Embedding)), None)
         if layer is None:
             raise ExplainError(f"integrated gradients on token ids needs an nn.Embedding; {type(model).__name__} has none")
-        a, delta = attr.LayerIntegratedGradients(model, layer).attribute(ids, torch.full_like(ids, pad), target=targets,
-                                                                         n_steps=50, return_convergence_delta=True)
+        a, delta = attr.LayerIntegratedGradients(model, layer).attribute(
+            ids, torch.full_like(ids, pad), target=targets, n_steps=50, internal_batch_size=len(ids),
+            return_convergence_delta=True)
         return a.sum(-1), delta
     if method == "occlusion":
         return attr.FeatureAblation(model).attribute(ids, baselines=pad, target=targets).float(), None
@@ -259,7 +261,7 @@ def _attribute_tokens(model: nn.Module, ids: torch.Tensor, method: str, targets:
         return _attention(model, ids, method == "attention_rollout"), None
     raise ExplainError(f"{method} does not explain token ids; methods for text: {', '.join(TEXT_METHODS)}")
 
-# %% ../nbs/10a_explain.ipynb #8ca34d34
+# %% ../nbs/10a_explain.ipynb #f1bd86df
 def _as_module(model) -> nn.Module:
     "The PyTorch model to explain: the model itself, or a served predictor's."
     inner = model if isinstance(model, nn.Module) else getattr(model, "model", None)
@@ -337,7 +339,7 @@ def randomization_check(model: nn.Module, inputs, method: str = "integrated_grad
     rho = _mean_spearman(trained, random)
     return {"method": method, "check": "randomization", "spearman": rho, "threshold": threshold, "passed": rho < threshold}
 
-# %% ../nbs/10a_explain.ipynb #332f7c26
+# %% ../nbs/10a_explain.ipynb #548633d0
 def _masked(x: torch.Tensor, order: torch.Tensor, k: int, mode: str, baseline: float) -> torch.Tensor:
     "`x` with its `k` first-ranked features (pixels or columns) at the baseline (deletion), or only those (insertion)."
     chosen = torch.zeros(order.shape, dtype=torch.bool, device=x.device)
@@ -379,7 +381,7 @@ def plot_faithfulness(result: dict, ax=None):
     ax.legend(fontsize=7)
     return ax
 
-# %% ../nbs/10a_explain.ipynb #d1561ce3
+# %% ../nbs/10a_explain.ipynb #3c422082
 def agreement(explanations: list[Explanation], k: int = 5, threshold: float = 0.5) -> dict:
     "Pairwise agreement of explanations of the same inputs: Spearman correlation of |attributions|, top-k overlap."
     if len(explanations) < 2 or len({tuple(e.attributions.shape) for e in explanations}) != 1:
@@ -394,7 +396,7 @@ def agreement(explanations: list[Explanation], k: int = 5, threshold: float = 0.
     return {"check": "agreement", "k": k, "pairs": pairs, "mean_spearman": mean, "threshold": threshold,
             "passed": mean >= threshold}
 
-# %% ../nbs/10a_explain.ipynb #eba71f94
+# %% ../nbs/10a_explain.ipynb #cbdfd360
 def compare(model, inputs, methods=("integrated_gradients", "saliency", "occlusion"), **options):
     "The first input next to each method's explanation of it; (figure, agreement of the methods)."
     import matplotlib.pyplot as plt
