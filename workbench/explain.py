@@ -90,7 +90,7 @@ class Explanation:
     def html(self, row: int = 0) -> str:
         "One text's tokens as HTML, highlighted by attribution (green: for the target, red: against)."
         if self.tokens is None:
-            raise ExplainError("html() shows token attributions; this explanation has no tokens (pass vocab= to explain)")
+            raise ExplainError("html() shows token attributions; this explanation has none (pass vocab= to explain)")
         values = self.attributions[row]
         limit = float(values.abs().max()) or 1.0
         spans = [f'<span style="background: rgba({"0,160,0" if v >= 0 else "200,0,0"},{abs(v) / limit:.2f}); '
@@ -104,7 +104,8 @@ class Explanation:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         record = {"method": self.method, "target": self.target, "baseline": self.baseline,
-                  "feature_names": self.feature_names, "tokens": self.tokens, "attributions": self.attributions.tolist(),
+                  "feature_names": self.feature_names, "tokens": self.tokens,
+                  "attributions": self.attributions.tolist(),
                   "delta": None if self.delta is None else self.delta.tolist(), "top": self.top(10)}
         path = atomic_write(folder / f"{self.method}.json", json.dumps(record))
         ax = self.plot()
@@ -116,8 +117,8 @@ class Explanation:
 def last_feature_map(model: nn.Module, x: torch.Tensor) -> nn.Module:
     "The submodule whose output is the last (batch, channels, height, width) map of a forward pass: Grad-CAM's layer."
     finished = []
-    hooks = [m.register_forward_hook(lambda m, i, o: finished.append(m) if torch.is_tensor(o) and o.dim() == 4 else None)
-             for m in model.modules() if m is not model]
+    keep = lambda module, _, out: finished.append(module) if torch.is_tensor(out) and out.dim() == 4 else None
+    hooks = [m.register_forward_hook(keep) for m in model.modules() if m is not model]
     try:
         with torch.no_grad():
             model(x[:1])
@@ -148,7 +149,8 @@ def _probabilities(model: nn.Module, device: torch.device, dtype=torch.float32):
     "A function from a NumPy batch to the model's class probabilities as NumPy: what LIME calls."
     def predict(batch):
         with torch.no_grad():
-            return torch.softmax(model(torch.as_tensor(np.asarray(batch), dtype=dtype, device=device)), -1).cpu().numpy()
+            batch = torch.as_tensor(np.asarray(batch), dtype=dtype, device=device)
+            return torch.softmax(model(batch), -1).cpu().numpy()
     return predict
 
 def _lime(model: nn.Module, x: torch.Tensor, target: list[int], background: torch.Tensor, samples: int,
@@ -161,7 +163,8 @@ def _lime(model: nn.Module, x: torch.Tensor, target: list[int], background: torc
         explainer = LimeTabularExplainer(background.cpu().numpy(), mode="classification", discretize_continuous=False,
                                          random_state=seed)
         for i, (row, t) in enumerate(zip(x.cpu().numpy(), target)):
-            weights = explainer.explain_instance(row, predict, labels=(t,), num_features=x.shape[1], num_samples=samples)
+            weights = explainer.explain_instance(row, predict, labels=(t,), num_features=x.shape[1],
+                                                 num_samples=samples)
             for feature, weight in weights.as_map()[t]:
                 out[i, feature] = weight
         return out
@@ -181,8 +184,8 @@ def _attribute_features(model: nn.Module, x: torch.Tensor, method: str, targets:
     "Attributions (and Captum's delta, or None) of float inputs, tabular rows or images, by `method`."
     from captum import attr
     if method == "integrated_gradients":
-        return attr.IntegratedGradients(model).attribute(x, base, target=targets, n_steps=50, internal_batch_size=len(x),
-                                                         return_convergence_delta=True)
+        return attr.IntegratedGradients(model).attribute(x, base, target=targets, n_steps=50,
+                                                         internal_batch_size=len(x), return_convergence_delta=True)
     if method == "saliency":
         return attr.Saliency(model).attribute(x, target=targets, abs=False), None
     if method == "input_x_gradient":
@@ -204,13 +207,14 @@ def _attribute_features(model: nn.Module, x: torch.Tensor, method: str, targets:
                                                            feature_mask=_groups(x))
                           for i, (row, t) in enumerate(zip(x, targets))]), None
     if method == "lime":
-        return _lime(model, x, targets, x if given is None else given, samples or (5000 if x.dim() == 2 else 1000), seed), None
+        budget = samples or (5000 if x.dim() == 2 else 1000)
+        return _lime(model, x, targets, x if given is None else given, budget, seed), None
     raise ExplainError(f"{method} explains token ids, not float inputs; methods for tables and images: "
                        f"{', '.join(m for m in METHODS if not m.startswith('attention'))}")
 
 # %% ../nbs/10a_explain.ipynb #ec2844d8
 def attention_rollout(maps: list[torch.Tensor], residual: float = 0.5) -> torch.Tensor:
-    "Attention rollout: each layer's head-averaged attention mixed with the identity, rows renormalised, multiplied through."
+    "Attention rollout: each layer's head-averaged attention plus the identity, rows renormalised, multiplied through."
     rollout = None
     for weights in maps:
         mixed = weights.mean(1) * (1 - residual) + residual * torch.eye(weights.shape[-1], device=weights.device)
@@ -221,7 +225,8 @@ def attention_rollout(maps: list[torch.Tensor], residual: float = 0.5) -> torch.
 def _attention(model: nn.Module, ids: torch.Tensor, rollout: bool) -> torch.Tensor:
     "How much attention each token receives (averaged over the positions that attend), last layer or rolled out."
     if not hasattr(model, "attention_maps"):
-        raise ExplainError(f"attention maps need a model that keeps them (attention_maps()); {type(model).__name__} does not")
+        raise ExplainError(f"attention maps need a model that keeps them (attention_maps()); "
+                           f"{type(model).__name__} does not")
     with torch.no_grad():
         model(ids)
     maps = model.attention_maps()
@@ -248,7 +253,8 @@ def _attribute_tokens(model: nn.Module, ids: torch.Tensor, method: str, targets:
     if method == "integrated_gradients":
         layer = layer or next((m for m in model.modules() if isinstance(m, nn.Embedding)), None)
         if layer is None:
-            raise ExplainError(f"integrated gradients on token ids needs an nn.Embedding; {type(model).__name__} has none")
+            raise ExplainError(f"integrated gradients on token ids needs an nn.Embedding; "
+                               f"{type(model).__name__} has none")
         a, delta = attr.LayerIntegratedGradients(model, layer).attribute(
             ids, torch.full_like(ids, pad), target=targets, n_steps=50, internal_batch_size=len(ids),
             return_convergence_delta=True)
@@ -282,9 +288,9 @@ def _as_batch(inputs, device: torch.device) -> torch.Tensor:
 def explain(model, inputs, method: str = "integrated_gradients",
             target: int | list[int] | None = None,      # class per row (default: the model's prediction)
             baseline: torch.Tensor | float = 0.0,       # the "absence" of a feature: zeros, or the padding token id
-            layer: nn.Module | None = None,             # grad_cam's layer (default: the last feature map); text: the embedding
+            layer: nn.Module | None = None,             # grad_cam's layer (default: last feature map); text: embedding
             feature_names: list[str] | None = None,
-            background: torch.Tensor | None = None,     # reference rows: gradient_shap's (default: noisy baseline), lime's
+            background: torch.Tensor | None = None,     # reference rows (gradient_shap, default: noisy baseline; lime)
             samples: int | None = None,                 # sampling methods' budget (default: 20 / 200 / 5000 / 1000)
             vocab: list[str] | None = None,             # text: the token of each id, to show attributions on
             seed: int = 0) -> Explanation:
@@ -300,7 +306,8 @@ def explain(model, inputs, method: str = "integrated_gradients",
         with torch.no_grad():
             predicted = model(x).argmax(-1).tolist()
     except (RuntimeError, ValueError, IndexError, TypeError) as e:
-        raise ExplainError(f"{type(model).__name__} cannot read inputs of shape {tuple(x.shape)} ({x.dtype}): {e}") from None
+        raise ExplainError(f"{type(model).__name__} cannot read inputs of shape {tuple(x.shape)} ({x.dtype}): "
+                           f"{e}") from None
     targets = predicted if target is None else [target] * len(x) if isinstance(target, int) else list(target)
     torch.manual_seed(seed)
     if not x.is_floating_point():
@@ -311,8 +318,9 @@ def explain(model, inputs, method: str = "integrated_gradients",
     base = torch.full_like(x, baseline) if isinstance(baseline, (int, float)) else baseline.to(device).expand_as(x)
     given = None if background is None else torch.as_tensor(background, dtype=torch.float32).to(device)
     a, delta = _attribute_features(model, x, method, targets, base, layer, given, samples, seed)
-    return Explanation(a.detach().cpu(), method, targets, "zeros" if isinstance(baseline, (int, float)) and baseline == 0
-                       else "given", None if delta is None else delta.detach().cpu(), feature_names)
+    described = "zeros" if isinstance(baseline, (int, float)) and baseline == 0 else "given"
+    return Explanation(a.detach().cpu(), method, targets, described, None if delta is None else delta.detach().cpu(),
+                       feature_names)
 
 # %% ../nbs/10a_explain.ipynb #9a051587
 def _magnitudes(explanation: Explanation) -> torch.Tensor:
@@ -337,7 +345,8 @@ def randomization_check(model: nn.Module, inputs, method: str = "integrated_grad
             module.reset_parameters()
     trained, random = (_magnitudes(explain(m, inputs, method, seed=seed, **options)) for m in (model, randomized))
     rho = _mean_spearman(trained, random)
-    return {"method": method, "check": "randomization", "spearman": rho, "threshold": threshold, "passed": rho < threshold}
+    return {"method": method, "check": "randomization", "spearman": rho, "threshold": threshold,
+            "passed": rho < threshold}
 
 # %% ../nbs/10a_explain.ipynb #548633d0
 def _masked(x: torch.Tensor, order: torch.Tensor, k: int, mode: str, baseline: float) -> torch.Tensor:
@@ -347,7 +356,8 @@ def _masked(x: torch.Tensor, order: torch.Tensor, k: int, mode: str, baseline: f
     chosen = chosen.view(len(x), 1, *x.shape[2:]).expand_as(x) if x.dim() == 4 else chosen
     return torch.where(chosen if mode == "deletion" else ~chosen, torch.full_like(x, baseline), x)
 
-def faithfulness(model, inputs, explanation: Explanation, steps: int = 10, baseline: float = 0.0, seed: int = 0) -> dict:
+def faithfulness(model, inputs, explanation: Explanation, steps: int = 10, baseline: float = 0.0,
+                 seed: int = 0) -> dict:
     "Deletion and insertion curves of the explanation's ranking vs a random one: areas under the target's probability."
     model = _as_module(model).eval()
     x = _as_batch(inputs, next(model.parameters()).device)
@@ -391,7 +401,8 @@ def agreement(explanations: list[Explanation], k: int = 5, threshold: float = 0.
         ma, mb = _magnitudes(a), _magnitudes(b)
         top = lambda m: m.topk(min(k, m.shape[1]), dim=1).indices
         overlap = [len(set(u) & set(v)) / min(k, ma.shape[1]) for u, v in zip(top(ma).tolist(), top(mb).tolist())]
-        pairs[f"{a.method} ~ {b.method}"] = {"spearman": _mean_spearman(ma, mb), "top_k_overlap": float(np.mean(overlap))}
+        pairs[f"{a.method} ~ {b.method}"] = {"spearman": _mean_spearman(ma, mb),
+                                             "top_k_overlap": float(np.mean(overlap))}
     mean = float(np.mean([p["spearman"] for p in pairs.values()]))
     return {"check": "agreement", "k": k, "pairs": pairs, "mean_spearman": mean, "threshold": threshold,
             "passed": mean >= threshold}
@@ -436,9 +447,9 @@ def explorer(model, inputs, methods=("integrated_gradients", "saliency", "occlus
 # %% ../nbs/10a_explain.ipynb #66c5b1d6
 def explanation_report(model, sample, methods: tuple[str, ...] = ("integrated_gradients", "occlusion"),
                        threshold: float = 0.5, **options) -> dict:
-    "Global importance over `sample` by each method, each method's sanity checks, their agreement: what compliance reads."
-    report = {"kind": EXPLANATION_REPORT, "model": type(_as_module(model)).__name__, "rows": len(sample), "importance": {},
-              "top": {}, "sanity": []}
+    "Global importance over `sample` by each method, each method's sanity checks, their agreement: for compliance."
+    report = {"kind": EXPLANATION_REPORT, "model": type(_as_module(model)).__name__, "rows": len(sample),
+              "importance": {}, "top": {}, "sanity": []}
     explanations = []
     for method in methods:
         explanation = explain(model, sample, method, **options)

@@ -298,7 +298,7 @@ class TrackRun:
             self.run.flush()
 
     def after_error(self):
-        if self.store is not None:
+        if self.store is not None and self.run is not None:     # None: the fit failed before the run was opened
             self.run.finish("failed", f"{type(self.learn.error).__name__}: {self.learn.error}")
 
 # %% ../nbs/05_tracking.ipynb #cbb625e8
