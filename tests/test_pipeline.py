@@ -106,6 +106,7 @@ def test_a_broken_step_fails_by_name_and_resume_completes(first, tmp_path):
     (lambda s: s["steps"]["train"].setdefault("parameters", {}).update(learning_rate=0.1), "declares no parameter 'learning_rate'"),
     (lambda s: s["steps"]["serve"]["inputs"].update(model="register.weights"), "declares outputs ['model']"),
     (lambda s: s["steps"]["train"].setdefault("parameters", {}).update(epochs={1, 2}), "parameter 'epochs' of step 'train': set"),
+    (lambda s: s["steps"]["serve"]["inputs"].update(model="register"), "input 'register' is neither 'step.output' nor"),
 ])
 def test_bad_specs_are_refused_before_any_step_runs(first, tmp_path, change, reason):
     spec = yaml.safe_load((ROOT / "pipelines/reference/pipeline.yaml").read_text())
@@ -115,3 +116,12 @@ def test_bad_specs_are_refused_before_any_step_runs(first, tmp_path, change, rea
     refused = cli(tmp_path / "ws", "run", tmp_path / "p" / "pipeline.yaml", check=False)
     assert refused.returncode == 1 and reason in refused.stderr
     assert not (tmp_path / "ws" / "pipelines").exists() or not any((tmp_path / "ws" / "pipelines").rglob("*.ipynb"))
+
+
+def test_a_step_notebook_runs_under_plain_papermill(tmp_path):
+    "No runner needed: papermill alone executes a step with its parameters, and the step does its work."
+    executed = tmp_path / "ingest.ipynb"
+    run([BIN / "papermill", ROOT / "pipelines/reference/ingest.ipynb", executed, "-p", "rows", "300",
+         "-p", "workspace", tmp_path / "ws", "--cwd", ROOT / "pipelines/reference"], timeout=300)
+    assert "customers@" in executed.read_text()
+    assert (tmp_path / "ws" / "data" / "datasets" / "customers" / "1.yaml").is_file()

@@ -26,6 +26,7 @@ import numpy as np
 import yaml
 from filelock import FileLock
 from pydantic import BaseModel, ConfigDict, ValidationError
+from tqdm import tqdm as text_tqdm
 from tqdm.auto import tqdm
 
 # %% auto #0
@@ -218,9 +219,11 @@ class Workspace:
 
 # %% ../nbs/00_core.ipynb #7bae1431
 def progress(iterable: Iterable | None = None, desc: str | None = None, total: int | None = None, **kwargs) -> tqdm:
-    "A `tqdm.auto` progress bar (a widget in notebooks, text in terminals); `WORKBENCH_PROGRESS=0` hides it."
-    disable = kwargs.pop("disable", False) or os.environ.get("WORKBENCH_PROGRESS", "1") == "0"
-    return tqdm(iterable, desc=desc, total=total, disable=disable, dynamic_ncols=True, **kwargs)
+    "A `tqdm.auto` progress bar (a widget in notebooks, text in terminals); `WORKBENCH_PROGRESS=0` hides it, `text` forces text."
+    mode = os.environ.get("WORKBENCH_PROGRESS", "1")
+    disable = kwargs.pop("disable", False) or mode == "0"
+    bar, style = (text_tqdm, {"mininterval": 5.0, "ncols": 80}) if mode == "text" else (tqdm, {"dynamic_ncols": True})
+    return bar(iterable, desc=desc, total=total, disable=disable, **{**style, **kwargs})
 
 # %% ../nbs/00_core.ipynb #5809057d
 @functools.singledispatch

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import graphlib
 import hashlib
 import importlib.machinery
@@ -29,32 +30,61 @@ from pathlib import Path
 from typing import Any, Callable
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .core import Workspace, atomic_write, content_hash
 
 # %% auto #0
-__all__ = ['RESERVED', 'KERNEL_ARGUMENTS', 'STATUS_COLOURS', 'PipelineError', 'Step', 'Pipeline', 'load_pipeline', 'declared',
-           'plan', 'profile_gaps', 'check_parameter', 'record_outputs', 'KernelPool', 'run_pipeline', 'resume',
-           'pipeline_action', 'runs', 'show', 'spans', 'write_report', 'timeline', 'prune']
+__all__ = ['RESERVED', 'KERNEL_ARGUMENTS', 'STATUS_COLOURS', 'PipelineError', 'Input', 'Step', 'Pipeline', 'load_pipeline',
+           'declared', 'plan', 'profile_gaps', 'check_parameter', 'record_outputs', 'kernel_environment', 'KernelPool',
+           'pooled_engine', 'step_parameters', 'run_pipeline', 'resume', 'pipeline_action', 'runs', 'show', 'spans',
+           'write_report', 'timeline', 'prune']
 
 # %% ../nbs/11_pipeline.ipynb #216cbe5d
 class PipelineError(ValueError):
     "A spec refused before anything ran, or a step that failed; the message names the step and the reason."
+
+class Input(BaseModel):
+    "A step's input, parsed once from the spec: another step's output (`step.output`) or a project file (`file:path`)."
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    step: str | None = None
+    output: str | None = None
+    file: Path | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse(cls, ref):
+        if not isinstance(ref, str):
+            return ref
+        if ref.startswith("file:"):
+            if not ref[5:].strip():
+                raise ValueError(f"input {ref!r} names no file")
+            return {"file": ref[5:]}
+        step, dot, output = ref.partition(".")
+        if not (step and dot and output):
+            raise ValueError(f"input {ref!r} is neither 'step.output' nor 'file:path'")
+        return {"step": step, "output": output}
+
+    def __str__(self) -> str:
+        return f"file:{self.file}" if self.file is not None else f"{self.step}.{self.output}"
 
 class Step(BaseModel):
     "One step: a notebook, its parameters, its inputs (`param: step.output` or `param: file:path`) and its outputs."
     model_config = ConfigDict(extra="forbid")
     notebook: Path
     parameters: dict[str, Any] = {}
-    inputs: dict[str, str] = {}
+    inputs: dict[str, Input] = {}
     outputs: list[str] = []
     after: list[str] = []                    # ordering without data
     timeout: float | None = None             # seconds per cell
 
     def upstream(self) -> set[str]:
         "The steps this one waits for."
-        return {ref.split(".")[0] for ref in self.inputs.values() if not ref.startswith("file:")} | set(self.after)
+        return {i.step for i in self.inputs.values() if i.step is not None} | set(self.after)
+
+    def files(self) -> dict[str, Path]:
+        "The inputs that are project files (paths relative to the spec's folder), by parameter."
+        return {parameter: i.file for parameter, i in self.inputs.items() if i.file is not None}
 
 class Pipeline(BaseModel):
     "A pipeline spec: named steps, pipeline-level parameters, profiles, and how many steps may run at once."
@@ -170,15 +200,14 @@ def _order(pipeline: Pipeline) -> list[str]:
     except graphlib.CycleError as e:
         raise PipelineError(f"the steps form a cycle: {' -> '.join(e.args[1])}") from None
 
-def _check_input(pipeline: Pipeline, name: str, parameter: str, ref: str) -> None:
-    if ref.startswith("file:"):
-        if not (pipeline.root / ref[5:]).exists():
-            raise PipelineError(f"step {name!r}: input {parameter!r} names a missing file {ref[5:]!r}")
+def _check_input(pipeline: Pipeline, name: str, parameter: str, ref: Input) -> None:
+    if ref.file is not None:
+        if not (pipeline.root / ref.file).exists():
+            raise PipelineError(f"step {name!r}: input {parameter!r} names a missing file {str(ref.file)!r}")
         return
-    upstream, _, output = ref.partition(".")
-    if output not in pipeline.steps[upstream].outputs:
-        raise PipelineError(f"step {name!r}: input {parameter!r} wants {ref!r}, but step {upstream!r} declares outputs "
-                            f"{pipeline.steps[upstream].outputs}")
+    if ref.output not in pipeline.steps[ref.step].outputs:
+        raise PipelineError(f"step {name!r}: input {parameter!r} wants {str(ref)!r}, but step {ref.step!r} declares "
+                            f"outputs {pipeline.steps[ref.step].outputs}")
 
 # %% ../nbs/11_pipeline.ipynb #50b11291
 def record_outputs(path: str, **outputs) -> dict:
@@ -211,9 +240,12 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 class _Run:
-    "The state of one run, written to `run.json` after every change."
-    def __init__(self, folder: Path, record: dict):
+    "One run: its plan, workspace and kernels, its steps' keys and outputs so far, and its record (kept in `run.json`)."
+    def __init__(self, folder: Path, record: dict, pipeline: Pipeline, resolved: dict[str, dict], ws: Workspace,
+                 pool: KernelPool, emit: Callable[[str, str, dict], None]):
         self.folder, self.record, self._lock = folder, record, threading.Lock()
+        self.pipeline, self.resolved, self.ws, self.pool, self.emit = pipeline, resolved, ws, pool, emit
+        self.keys, self.outputs = {}, {}
 
     def update(self, step: str, **values) -> None:
         with self._lock:                                    # steps finish on several threads
@@ -230,6 +262,11 @@ class _Run:
 # %% ../nbs/11_pipeline.ipynb #a782437a
 KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR",     # quiet kernels
                     "--IPKernelApp.matplotlib=inline"]   # plots as in JupyterLab, whatever MPLBACKEND says (the report shows them)
+
+def kernel_environment() -> dict[str, str]:
+    "This process's environment, with progress bars as plain text (`WORKBENCH_PROGRESS=text`) unless they are off."
+    hidden = os.environ.get("WORKBENCH_PROGRESS") == "0"
+    return {**os.environ, "WORKBENCH_PROGRESS": "0" if hidden else "text"}
 
 async def _import_in(km: AsyncKernelManager, modules: list[str], timeout: float = 300) -> None:
     "Import `modules` in a started kernel, binding no name and counting no execution: the step still finds a fresh namespace."
@@ -259,7 +296,7 @@ class KernelPool:
 
         async def start() -> AsyncKernelManager:
             km = AsyncKernelManager(kernel_name="python3")
-            await km.start_kernel(cwd=cwd, extra_arguments=KERNEL_ARGUMENTS)
+            await km.start_kernel(cwd=cwd, env=kernel_environment(), extra_arguments=KERNEL_ARGUMENTS)
             if self.preload:
                 try:
                     await _import_in(km, self.preload)
@@ -292,88 +329,112 @@ class KernelPool:
                 self.release(future.result())
         self._loop.call_soon_threadsafe(self._loop.stop)
 
-# %% ../nbs/11_pipeline.ipynb #86e1158c
+# %% ../nbs/11_pipeline.ipynb #8dc47e3c
+@functools.cache
+def pooled_engine() -> str:
+    "Register (once) the papermill engine that executes in a `KernelPool`'s kernels (`pool=`, `kernel_cwd=`); its name."
+    from papermill.engines import NBClientEngine, papermill_engines
+
+    class PooledEngine(NBClientEngine):
+        "papermill's nbclient engine, in a kernel taken from `pool` (started in `kernel_cwd`) and shut down after use."
+        @classmethod
+        def execute_managed_notebook(cls, nb_man, kernel_name, pool: KernelPool | None = None, kernel_cwd: str = ".",
+                                     **kwargs):
+            if pool is None:
+                return super().execute_managed_notebook(nb_man, kernel_name, **kwargs)
+            km = pool.take(kernel_cwd)
+            try:
+                return super().execute_managed_notebook(nb_man, kernel_name, km=km, **kwargs)
+            finally:
+                pool.release(km)
+
+    papermill_engines.register("workbench-pool", PooledEngine)
+    return "workbench-pool"
+
+def step_parameters(run: _Run, name: str, names: set[str]) -> dict:
+    "A step's parameters: the plan's, its inputs (upstream outputs, project files), the workspace if it declares one."
+    step, root = run.pipeline.steps[name], run.pipeline.root
+    parameters = {**run.resolved[name],
+                  **{p: run.outputs[i.step][i.output] for p, i in step.inputs.items() if i.step is not None},
+                  **{p: str(root / path) for p, path in step.files().items()}}
+    if "workspace" in names:                                # steps that declare it work in the run's workspace
+        parameters.setdefault("workspace", str(run.ws.root))
+    return parameters
+
+def _execute(run: _Run, name: str, notebook: Path, parameters: dict, names: set[str]) -> dict:
+    "Execute one step's notebook with papermill, in a kernel from the run's pool; the outputs it recorded."
+    import papermill
+    step = run.pipeline.steps[name]
+    executed, outputs_file = run.folder / f"{name}.ipynb", run.folder / f"{name}.outputs.json"
+    outputs_file.unlink(missing_ok=True)
+    given = {**parameters, **({"step_outputs": str(outputs_file)} if "step_outputs" in names else {})}
+    try:
+        papermill.execute_notebook(str(notebook), str(executed), given, engine_name=pooled_engine(), pool=run.pool,
+                                   kernel_cwd=str(notebook.parent), progress_bar=False, kernel_name="python3",
+                                   execution_timeout=step.timeout, extra_arguments=KERNEL_ARGUMENTS)
+    except PipelineError as e:                              # the kernel's preload failed
+        raise PipelineError(f"step {name!r}: {e}") from None
+    recorded = json.loads(outputs_file.read_text()) if outputs_file.exists() else {}
+    missing = sorted(set(step.outputs) - set(recorded))
+    if missing:
+        raise PipelineError(f"step {name!r} ran but did not record output(s) {', '.join(map(repr, missing))} "
+                            "(call record_outputs(step_outputs, ...) at its end)")
+    return recorded
+
+def _run_step(run: _Run, name: str) -> dict:
+    "One step, from the cache when its key has succeeded before, else executed; its outputs (`PipelineError` if it fails)."
+    step, pipeline = run.pipeline.steps[name], run.pipeline
+    notebook = pipeline.root / step.notebook
+    names = declared(notebook)
+    parameters = step_parameters(run, name, names)
+    files = {p: pipeline.root / path for p, path in step.files().items()}
+    key = run.keys[name] = _step_key(notebook, parameters, {u: run.keys[u] for u in sorted(step.upstream())}, files)
+    cached = run.folder.parent / "cache" / f"{key}.json"
+    hit = json.loads(cached.read_text()) if cached.exists() else None
+    if hit is not None and set(step.outputs) <= set(hit["outputs"]):   # an entry without a newly declared output: run
+        run.update(name, status="cached", key=key, parameters=parameters, outputs=hit["outputs"], seconds=0.0,
+                   notebook=hit["notebook"])
+        run.emit(name, "cached", hit)
+        return hit["outputs"]
+    run.update(name, status="running", key=key, parameters=parameters, started=_now())
+    run.emit(name, "running", {})
+    start = time.perf_counter()
+    try:
+        recorded = _execute(run, name, notebook, parameters, names)
+    except Exception as e:
+        message = str(e) if isinstance(e, PipelineError) else _failure(name, e, step.timeout)
+        run.update(name, status="failed", error=message, seconds=round(time.perf_counter() - start, 3),
+                   notebook=f"{name}.ipynb")
+        run.emit(name, "failed", {"error": message})
+        raise PipelineError(message) from None
+    seconds, run_id = round(time.perf_counter() - start, 3), run.record["run_id"]
+    atomic_write(cached, json.dumps({"outputs": recorded, "notebook": f"../{run_id}/{name}.ipynb", "run": run_id}))
+    run.update(name, status="ok", outputs=recorded, seconds=seconds, notebook=f"{name}.ipynb")
+    run.emit(name, "ok", {"seconds": seconds})
+    return recorded
+
 def run_pipeline(spec: str | Path, overrides: dict | None = None, profile: str | None = None,
                  workspace: str | Path | None = None, workers: int | None = None, run_id: str | None = None,
                  on_event: Callable[[str, str, dict], None] | None = None, warm: bool = True) -> dict:
     "Run (or, with an existing `run_id`, resume) a pipeline; the run's record. Raises `PipelineError` if a step failed."
     pipeline = load_pipeline(spec)
     resolved = plan(pipeline, overrides, profile)
-    ws = Workspace(workspace)
-    home = ws.path("pipelines", pipeline.name)
+    ws, workers = Workspace(workspace), workers or pipeline.workers
     run_id = run_id or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S-") + uuid.uuid4().hex[:6]
-    folder = home / run_id
+    folder = ws.path("pipelines", pipeline.name) / run_id
     folder.mkdir(parents=True, exist_ok=True)
     previous = json.loads((folder / "run.json").read_text()) if (folder / "run.json").exists() else {}
-    run = _Run(folder, {"pipeline": pipeline.name, "spec": str(Path(spec).resolve()), "run_id": run_id, "folder": str(folder),
-                        "overrides": overrides or {}, "profile": profile, "status": "running", "started": _now(),
-                        "attempts": previous.get("attempts", 0) + 1, "steps": {}})
+    record = {"pipeline": pipeline.name, "spec": str(Path(spec).resolve()), "run_id": run_id, "folder": str(folder),
+              "overrides": overrides or {}, "profile": profile, "status": "running", "started": _now(),
+              "attempts": previous.get("attempts", 0) + 1, "steps": {}}
+    pool = KernelPool(spares=workers if warm else 0, preload=pipeline.preload if warm else [])   # cold: on demand
+    run = _Run(folder, record, pipeline, resolved, ws, pool, on_event or (lambda *args: None))
     run.save()
-    emit = on_event or (lambda *args: None)
-    keys, outputs, started = {}, {}, time.perf_counter()
-
-    def execute(name: str) -> dict:
-        step = pipeline.steps[name]
-        notebook = pipeline.root / step.notebook
-        parameters = {**resolved[name], **{p: outputs[ref.split(".")[0]][ref.split(".")[1]]
-                                           for p, ref in step.inputs.items() if not ref.startswith("file:")},
-                      **{p: str(pipeline.root / ref[5:]) for p, ref in step.inputs.items() if ref.startswith("file:")}}
-        names = declared(notebook)
-        if "workspace" in names:                            # steps that declare it work in the run's workspace
-            parameters.setdefault("workspace", str(ws.root))
-        files = {p: pipeline.root / ref[5:] for p, ref in step.inputs.items() if ref.startswith("file:")}
-        key = _step_key(notebook, parameters, {u: keys[u] for u in sorted(step.upstream())}, files)
-        keys[name] = key
-        cached = home / "cache" / f"{key}.json"
-        hit = json.loads(cached.read_text()) if cached.exists() else None
-        if hit is not None and set(step.outputs) <= set(hit["outputs"]):       # a cache entry without a newly declared output: run
-            run.update(name, status="cached", key=key, parameters=parameters, outputs=hit["outputs"], seconds=0.0,
-                       notebook=hit["notebook"])
-            emit(name, "cached", hit)
-            return hit["outputs"]
-        run.update(name, status="running", key=key, parameters=parameters, started=_now())
-        emit(name, "running", {})
-        executed, outputs_file = folder / f"{name}.ipynb", folder / f"{name}.outputs.json"
-        outputs_file.unlink(missing_ok=True)
-        start, km = time.perf_counter(), None
-        try:
-            import papermill
-            try:
-                km = pool.take(str(notebook.parent)) if pool else None
-            except PipelineError as e:                      # the kernel's preload failed
-                raise PipelineError(f"step {name!r}: {e}") from None
-            papermill.execute_notebook(str(notebook), str(executed), progress_bar=False, execution_timeout=step.timeout,
-                                       parameters={**parameters, **({"step_outputs": str(outputs_file)} if "step_outputs" in names else {})},
-                                       kernel_name="python3", km=km, extra_arguments=KERNEL_ARGUMENTS,
-                                       # the kernel's working directory, set per kernel: papermill's `cwd` changes the
-                                       # whole process's directory, which races when steps run in parallel threads
-                                       resources={"metadata": {"path": str(notebook.parent)}})
-            recorded = json.loads(outputs_file.read_text()) if outputs_file.exists() else {}
-            missing = sorted(set(step.outputs) - set(recorded))
-            if missing:
-                raise PipelineError(f"step {name!r} ran but did not record output(s) {', '.join(map(repr, missing))} "
-                                    "(call record_outputs(step_outputs, ...) at its end)")
-        except Exception as e:
-            message = str(e) if isinstance(e, PipelineError) else _failure(name, e, step.timeout)
-            run.update(name, status="failed", error=message, seconds=round(time.perf_counter() - start, 3),
-                       notebook=executed.name)
-            emit(name, "failed", {"error": message})
-            raise PipelineError(message) from None
-        finally:
-            if km is not None:
-                pool.release(km)
-        seconds = round(time.perf_counter() - start, 3)
-        atomic_write(cached, json.dumps({"outputs": recorded, "notebook": f"../{run_id}/{executed.name}", "run": run_id}))
-        run.update(name, status="ok", outputs=recorded, seconds=seconds, notebook=executed.name)
-        emit(name, "ok", {"seconds": seconds})
-        return recorded
-
-    pool = KernelPool(spares=workers or pipeline.workers, preload=pipeline.preload) if warm else None
+    started = time.perf_counter()
     try:
-        failed = _schedule(pipeline, execute, outputs, workers or pipeline.workers, run, emit)
+        failed = _schedule(pipeline, functools.partial(_run_step, run), run.outputs, workers, run, run.emit)
     finally:
-        if pool is not None:
-            pool.close()
+        pool.close()
     run.record.update(status="failed" if failed else "succeeded", ended=_now(),
                       seconds=round(time.perf_counter() - started, 3))
     run.save()
