@@ -1,4 +1,6 @@
 "settings.ini is the single source of versions: environment.yml and the installed venv must agree with it."
+import hashlib
+import re
 from configparser import ConfigParser
 from importlib.metadata import version
 
@@ -38,3 +40,20 @@ def test_installed_versions_match_the_pins():
         if have != want:
             wrong[name] = (want, have)
     assert not wrong, f"installed versions differ from settings.ini (pinned, installed): {wrong}"
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_the_lock_is_fresh_and_holds_every_pin():
+    "tools/requirements.lock was made from today's pins (else venv.sh ignores it) and locks each at its pinned version."
+    lock = (ROOT / "tools" / "requirements.lock").read_text().splitlines()
+    made_from = next(line.split(": ", 1)[1] for line in lock if line.startswith("# pins: "))
+    assert made_from == hashlib.sha256(("\n".join(pins()) + "\n").encode()).hexdigest()[:16], \
+        "settings.ini's pins changed since tools/requirements.lock was written: run tools/lock.sh and commit the lock"
+    locked = {canonical(name): pinned for name, pinned in
+              (line.split("==") for line in lock if line and not line.startswith("#"))}
+    off = {req: locked.get(canonical(req.split("==")[0])) for req in pins()
+           if locked.get(canonical(req.split("==")[0])) != req.split("==")[1]}
+    assert not off, f"pins missing from the lock or locked at another version (pin: locked): {off}"

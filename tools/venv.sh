@@ -3,9 +3,12 @@
 # Jupyter kernel registered inside the environment. Idempotent: on an up-to-date environment it
 # installs nothing.
 #
-# The stack (~7 GB, ~3.5 min) lives outside the clone, keyed by the hash of the pins, under
-# $WORKBENCH_ENVS (default ~/.cache/workbench/envs); ./.venv is a link to it. A change of pins
-# builds a new environment; a machine without one builds from scratch, as a newcomer's would.
+# The stack (~7 GB, ~3.5 min) lives outside the clone, keyed by the hash of what it is built from,
+# under $WORKBENCH_ENVS (default ~/.cache/workbench/envs); ./.venv is a link to it. It is built from
+# tools/requirements.lock, every package of the resolved environment at an exact version (second-level
+# dependencies included), so two machines with the same key get the same packages. The lock records
+# the hash of the pins it was made from; when settings.ini's pins change, the stale lock is ignored
+# (with a warning), the pins are resolved as before, and tools/lock.sh writes a fresh lock to commit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3.11}
@@ -19,7 +22,16 @@ d = c["DEFAULT"]
 print("\n".join(d["requirements"].split() + d["dev_requirements"].split()))
 PY
 )
-key=$( { "$PY" -c 'import sys; print(sys.version)'; echo "$reqs"; } | sha256sum | cut -c1-16)
+pins=$(echo "$reqs" | sha256sum | cut -c1-16)
+lock=tools/requirements.lock
+if [ -f "$lock" ] && grep -qx "# pins: $pins" "$lock"; then
+  source_file=$lock; install=(--no-deps -r requirements.lock)   # exactly the locked set, nothing resolved
+else
+  [ -f "$lock" ] && echo "venv: $lock was made from other pins than settings.ini's: resolving the pins (run tools/lock.sh and commit the lock)" >&2
+  source_file=""; install=(-r requirements.txt)
+fi
+key=$( { "$PY" -c 'import sys; print(sys.version)'; echo "$reqs"; if [ -n "$source_file" ]; then cat "$source_file"; fi; } |
+      sha256sum | cut -c1-16)
 env="$ENVS/$key"
 mkdir -p "$ENVS"
 
@@ -32,7 +44,8 @@ mkdir -p "$ENVS"
     quiet() { grep -v 'is ignored: it is neither a file nor a directory' >&2 || true; }  # pip's notes on this machine's index config
     "$env/bin/python" -m pip install -q --upgrade pip 2> >(quiet)
     echo "$reqs" > "$env/requirements.txt"
-    "$env/bin/python" -m pip install -q -r "$env/requirements.txt" 2> >(quiet)
+    [ -n "$source_file" ] && cp "$source_file" "$env/requirements.lock"
+    (cd "$env" && "$env/bin/python" -m pip install -q "${install[@]}" 2> >(quiet))     # files copied into $env
     "$env/bin/python" -m ipykernel install --sys-prefix --name workbench --display-name "Python (workbench)" >/dev/null
     touch "$env/.complete"
   fi

@@ -351,6 +351,7 @@ def pooled_engine() -> str:
     papermill_engines.register("workbench-pool", PooledEngine)
     return "workbench-pool"
 
+# %% ../nbs/11_pipeline.ipynb #b1cc8516
 def step_parameters(run: _Run, name: str, names: set[str]) -> dict:
     "A step's parameters: the plan's, its inputs (upstream outputs, project files), the workspace if it declares one."
     step, root = run.pipeline.steps[name], run.pipeline.root
@@ -413,6 +414,7 @@ def _run_step(run: _Run, name: str) -> dict:
     run.emit(name, "ok", {"seconds": seconds})
     return recorded
 
+# %% ../nbs/11_pipeline.ipynb #04a87937
 def run_pipeline(spec: str | Path, overrides: dict | None = None, profile: str | None = None,
                  workspace: str | Path | None = None, workers: int | None = None, run_id: str | None = None,
                  on_event: Callable[[str, str, dict], None] | None = None, warm: bool = True) -> dict:
