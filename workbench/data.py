@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Literal
 
 import fsspec
+from fastcore.basics import patch
 import numpy as np
 from fsspec.implementations.local import LocalFileSystem
 import pandas as pd
@@ -282,7 +283,6 @@ class DataStore:
     def __repr__(self) -> str:
         return f"DataStore({self.objects.url!r})"
 
-    # -- reading cards ------------------------------------------------------------------
     def datasets(self) -> list[str]:
         "Names of every dataset."
         base = f"{self.root}/datasets"
@@ -312,7 +312,6 @@ class DataStore:
     def _card_path(self, name: str, version: int) -> str:
         return f"{self.root}/datasets/{name}/{version}.yaml"
 
-    # -- writing ------------------------------------------------------------------------
     def _register(self, name: str, source: str, kind: str, rows: int, objects: dict[str, str], chash: str,
                   schema=None, parents=(), transform=None, arrays=None) -> DatasetCard:
         "Write a new version's card, last and atomically; an identical latest version is reused, not repeated."
@@ -335,155 +334,6 @@ class DataStore:
                                 "overwritten: retry to register it as the next version") from None
         return card
 
-    def ingest_table(self, name: str, df: pd.DataFrame, source: str, schema: list[Column] | None = None,
-                     parents: list[str] = (), transformation: Transformation | None = None) -> DatasetCard:
-        "Validate `df` (against `schema`, or the one inferred) and register it as a new version of `name`."
-        check_name(name)
-        if not isinstance(df, pd.DataFrame):
-            raise DataError(f"ingest_table needs a pandas DataFrame, got a {type(df).__name__}")
-        df = df.reset_index(drop=True)
-        schema = schema or infer_schema(df)
-        validate(df, schema)
-        digest, _ = self.objects.put(_table_bytes(df))
-        return self._register(name, source, "table", len(df), {"table.parquet": digest}, content_hash(df), schema,
-                              [self.card(p).ref for p in parents], transformation)
-
-    def ingest_files(self, name: str, files: Path | dict[str, bytes], source: str | None = None) -> DatasetCard:
-        "Register a folder (every file in it, recursively) or a mapping of names to bytes as a new version."
-        check_name(name)
-        if isinstance(files, (str, Path)):
-            folder = Path(files)
-            if not folder.exists():
-                raise DataError(f"nothing to ingest at {str(folder)!r}")
-            paths = sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else [folder]
-            base = folder if folder.is_dir() else folder.parent
-            items = {p.relative_to(base).as_posix(): p for p in paths}
-            source = source or folder.resolve().as_uri()
-        else:
-            items, source = dict(files), source or "bytes"
-        objects, new = {}, 0
-        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:  # hashing and copying release the GIL
-            stored = pool.map(self.objects.put, items.values())
-            for key, (digest, created) in progress(zip(items, stored), desc=f"ingesting {name}", total=len(items),
-                                                   disable=len(items) < 100):
-                objects[key], new = digest, new + created
-        print(f"{name}: {len(objects)} files, {new} new objects, {len(objects) - new} already stored")
-        chash = content_hash("\n".join(f"{k} {v}" for k, v in sorted(objects.items())).encode())
-        return self._register(name, source, "files", len(objects), objects, chash)
-
-    def ingest_tensors(self, name: str, arrays: dict[str, Any], source: str,
-                       parents: list[str] = (), transformation: Transformation | None = None) -> DatasetCard:
-        "Register named arrays that share their first dimension (images and labels, say); `load` gives a TensorDataset."
-        check_name(name)
-        arrays = {key: np.asarray(value) for key, value in arrays.items()}
-        lengths = {key: (len(a) if a.ndim else None) for key, a in arrays.items()}
-        if not arrays or None in lengths.values() or len(set(lengths.values())) != 1:
-            raise SchemaError(f"arrays must share their first dimension; lengths: {lengths}")
-        objects = {}
-        for key, array in arrays.items():
-            if array.dtype.hasobject:
-                raise SchemaError(f"array {key!r} holds Python objects; only numeric and boolean arrays are stored")
-            buffer = io.BytesIO()
-            np.save(buffer, array, allow_pickle=False)
-            objects[f"{key}.npy"], _ = self.objects.put(buffer.getvalue())
-        spec = {key: f"{a.dtype}{list(a.shape)}" for key, a in arrays.items()}
-        chash = content_hash("\n".join(f"{k} {v}" for k, v in objects.items()).encode())
-        return self._register(name, source, "tensors", next(iter(lengths.values())), objects, chash,
-                              parents=[self.card(p).ref for p in parents], transform=transformation, arrays=spec)
-
-    def derive(self, name: str, transform: str, parents: list[str], params: dict | None = None,
-               schema: list[Column] | None = None) -> DatasetCard:
-        "Apply registered transformation `transform` to the parents' data and register the result as `name`."
-        if transform not in TRANSFORMATIONS:
-            raise DataError(f"no transformation {transform!r}; registered: {', '.join(sorted(TRANSFORMATIONS)) or '(none)'}")
-        fn, params = TRANSFORMATIONS[transform], params or {}
-        cards = [self.card(p) for p in parents]
-        inputs = [self.arrays(c.name, c.version) if c.kind == "tensors" else self.load(c.name, c.version) for c in cards]
-        result = fn(*inputs, **params)
-        report = None
-        if isinstance(result, pd.DataFrame):
-            report = result.attrs.pop("report", None)
-        elif isinstance(result, dict):
-            report = result.pop("report", None)
-        if report:
-            print(f"{transform}: {report}")
-        step = Transformation(name=transform, params=params, code_version=source_hash(fn), report=report)
-        refs = [c.ref for c in cards]
-        if isinstance(result, pd.DataFrame):
-            return self.ingest_table(name, result, f"derived:{transform}", schema, refs, step)
-        if isinstance(result, dict):
-            return self.ingest_tensors(name, result, f"derived:{transform}", refs, step)
-        raise DataError(f"transformation {transform!r} returned a {type(result).__name__}; "
-                        "expected a DataFrame (tables) or a dict of arrays (tensors)")
-
-    # -- loading ------------------------------------------------------------------------
-    def load(self, name: str, version: int | str = "latest"):
-        "The data of a version, hashes verified: a DataFrame (tables), a `FileSet` (files) or a torch `TensorDataset`."
-        card = self.card(name, version)
-        if card.kind == "table":
-            if "table.parquet" not in card.objects:
-                raise DataError(f"{card.ref} is a table without its table.parquet object; run fsck")
-            return pd.read_parquet(io.BytesIO(self.objects.get(card.objects["table.parquet"])))
-        if card.kind == "tensors":
-            import torch
-            return torch.utils.data.TensorDataset(*map(torch.from_numpy, self.arrays(name, card.version).values()))
-        return FileSet(self.objects, card.objects)
-
-    def arrays(self, name: str, version: int | str = "latest") -> dict[str, np.ndarray]:
-        "The NumPy arrays of a `tensors` version, by name, in the order they were ingested."
-        card = self.card(name, version)
-        if card.kind != "tensors":
-            raise DataError(f"{card.ref} is a {card.kind} dataset, not tensors")
-        return {key.removesuffix(".npy"): np.load(io.BytesIO(self.objects.get(d)), allow_pickle=False)
-                for key, d in card.objects.items()}
-
-    # -- lineage and integrity ----------------------------------------------------------
-    def lineage(self, name: str, version: int | str = "latest") -> list[dict]:
-        "Every ancestor of a version, nearest first: each with its ref, transformation and parents (raw versions have none)."
-        seen, out, todo = set(), [], [self.card(name, version)]
-        while todo:
-            card = todo.pop(0)
-            if card.ref in seen:
-                continue
-            seen.add(card.ref)
-            out.append({"ref": card.ref, "source": card.source, "parents": card.parents,
-                        "transformation": card.transformation.name if card.transformation else None,
-                        "objects": sorted(card.objects.values())})
-            todo += [self.card(p) for p in card.parents]
-        return out
-
-    def fsck(self, remove_staging: bool = False) -> dict[str, list[str]]:
-        "Check every object's hash and every card's references, list staged leftovers; report problems, never repair them."
-        report = {"corrupt": [], "missing": [], "bad_cards": [], "unreferenced": [], "staging": self.objects.leftovers()}
-        if remove_staging:                  # only when no ingest is running: a live one is staging its next write
-            for leftover in report["staging"]:
-                self.fs.rm(leftover)
-        digests = self.objects.digests()
-        for digest in progress(digests, desc="fsck", disable=len(digests) < 1000):
-            try:
-                self.objects.get(digest)
-            except CorruptObject:
-                report["corrupt"].append(digest)
-        referenced = set()
-        for name in self.datasets():
-            for version in self.versions(name):
-                try:
-                    card = self.card(name, version)
-                except Exception as e:
-                    report["bad_cards"].append(f"{name}@{version}: {e}")
-                    continue
-                for key, digest in card.objects.items():
-                    referenced.add(digest)
-                    if digest not in digests:
-                        report["missing"].append(f"{card.ref}: {key} -> {digest}")
-                for parent in card.parents:
-                    try:
-                        self.card(parent)
-                    except DatasetNotFound:
-                        report["bad_cards"].append(f"{card.ref}: parent {parent} does not exist")
-        report["unreferenced"] = sorted(set(digests) - referenced)  # harmless: left by an interrupted ingest
-        return report
-
 # %% ../nbs/01_data.ipynb #78e2a60e
 class FileSet:
     "The files of a dataset version as a torch-style Dataset of `(name, bytes)`, each verified on read."
@@ -502,3 +352,161 @@ class FileSet:
         if name not in self.index:
             raise KeyError(f"no file {name!r} in this version; {len(self.names)} files, e.g. {self.names[:5]}")
         return self.objects.get(self.index[name])
+
+# %% ../nbs/01_data.ipynb #5d9856a9
+@patch
+def ingest_table(self: DataStore, name: str, df: pd.DataFrame, source: str, schema: list[Column] | None = None,
+                 parents: list[str] = (), transformation: Transformation | None = None) -> DatasetCard:
+    "Validate `df` (against `schema`, or the one inferred) and register it as a new version of `name`."
+    check_name(name)
+    if not isinstance(df, pd.DataFrame):
+        raise DataError(f"ingest_table needs a pandas DataFrame, got a {type(df).__name__}")
+    df = df.reset_index(drop=True)
+    schema = schema or infer_schema(df)
+    validate(df, schema)
+    digest, _ = self.objects.put(_table_bytes(df))
+    return self._register(name, source, "table", len(df), {"table.parquet": digest}, content_hash(df), schema,
+                          [self.card(p).ref for p in parents], transformation)
+
+@patch
+def ingest_files(self: DataStore, name: str, files: Path | dict[str, bytes], source: str | None = None) -> DatasetCard:
+    "Register a folder (every file in it, recursively) or a mapping of names to bytes as a new version."
+    check_name(name)
+    if isinstance(files, (str, Path)):
+        folder = Path(files)
+        if not folder.exists():
+            raise DataError(f"nothing to ingest at {str(folder)!r}")
+        paths = sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else [folder]
+        base = folder if folder.is_dir() else folder.parent
+        items = {p.relative_to(base).as_posix(): p for p in paths}
+        source = source or folder.resolve().as_uri()
+    else:
+        items, source = dict(files), source or "bytes"
+    objects, new = {}, 0
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:  # hashing and copying release the GIL
+        stored = pool.map(self.objects.put, items.values())
+        for key, (digest, created) in progress(zip(items, stored), desc=f"ingesting {name}", total=len(items),
+                                               disable=len(items) < 100):
+            objects[key], new = digest, new + created
+    print(f"{name}: {len(objects)} files, {new} new objects, {len(objects) - new} already stored")
+    chash = content_hash("\n".join(f"{k} {v}" for k, v in sorted(objects.items())).encode())
+    return self._register(name, source, "files", len(objects), objects, chash)
+
+@patch
+def ingest_tensors(self: DataStore, name: str, arrays: dict[str, Any], source: str,
+                   parents: list[str] = (), transformation: Transformation | None = None) -> DatasetCard:
+    "Register named arrays that share their first dimension (images and labels, say); `load` gives a TensorDataset."
+    check_name(name)
+    arrays = {key: np.asarray(value) for key, value in arrays.items()}
+    lengths = {key: (len(a) if a.ndim else None) for key, a in arrays.items()}
+    if not arrays or None in lengths.values() or len(set(lengths.values())) != 1:
+        raise SchemaError(f"arrays must share their first dimension; lengths: {lengths}")
+    objects = {}
+    for key, array in arrays.items():
+        if array.dtype.hasobject:
+            raise SchemaError(f"array {key!r} holds Python objects; only numeric and boolean arrays are stored")
+        buffer = io.BytesIO()
+        np.save(buffer, array, allow_pickle=False)
+        objects[f"{key}.npy"], _ = self.objects.put(buffer.getvalue())
+    spec = {key: f"{a.dtype}{list(a.shape)}" for key, a in arrays.items()}
+    chash = content_hash("\n".join(f"{k} {v}" for k, v in objects.items()).encode())
+    return self._register(name, source, "tensors", next(iter(lengths.values())), objects, chash,
+                          parents=[self.card(p).ref for p in parents], transform=transformation, arrays=spec)
+
+@patch
+def load(self: DataStore, name: str, version: int | str = "latest"):
+    "The data of a version, hashes verified: a DataFrame (tables), a `FileSet` (files) or a torch `TensorDataset`."
+    card = self.card(name, version)
+    if card.kind == "table":
+        if "table.parquet" not in card.objects:
+            raise DataError(f"{card.ref} is a table without its table.parquet object; run fsck")
+        return pd.read_parquet(io.BytesIO(self.objects.get(card.objects["table.parquet"])))
+    if card.kind == "tensors":
+        import torch
+        return torch.utils.data.TensorDataset(*map(torch.from_numpy, self.arrays(name, card.version).values()))
+    return FileSet(self.objects, card.objects)
+
+@patch
+def arrays(self: DataStore, name: str, version: int | str = "latest") -> dict[str, np.ndarray]:
+    "The NumPy arrays of a `tensors` version, by name, in the order they were ingested."
+    card = self.card(name, version)
+    if card.kind != "tensors":
+        raise DataError(f"{card.ref} is a {card.kind} dataset, not tensors")
+    return {key.removesuffix(".npy"): np.load(io.BytesIO(self.objects.get(d)), allow_pickle=False)
+            for key, d in card.objects.items()}
+
+# %% ../nbs/01_data.ipynb #e71d3088
+@patch
+def derive(self: DataStore, name: str, transform: str, parents: list[str], params: dict | None = None,
+           schema: list[Column] | None = None) -> DatasetCard:
+    "Apply registered transformation `transform` to the parents' data and register the result as `name`."
+    if transform not in TRANSFORMATIONS:
+        raise DataError(f"no transformation {transform!r}; registered: {', '.join(sorted(TRANSFORMATIONS)) or '(none)'}")
+    fn, params = TRANSFORMATIONS[transform], params or {}
+    cards = [self.card(p) for p in parents]
+    inputs = [self.arrays(c.name, c.version) if c.kind == "tensors" else self.load(c.name, c.version) for c in cards]
+    result = fn(*inputs, **params)
+    report = None
+    if isinstance(result, pd.DataFrame):
+        report = result.attrs.pop("report", None)
+    elif isinstance(result, dict):
+        report = result.pop("report", None)
+    if report:
+        print(f"{transform}: {report}")
+    step = Transformation(name=transform, params=params, code_version=source_hash(fn), report=report)
+    refs = [c.ref for c in cards]
+    if isinstance(result, pd.DataFrame):
+        return self.ingest_table(name, result, f"derived:{transform}", schema, refs, step)
+    if isinstance(result, dict):
+        return self.ingest_tensors(name, result, f"derived:{transform}", refs, step)
+    raise DataError(f"transformation {transform!r} returned a {type(result).__name__}; "
+                    "expected a DataFrame (tables) or a dict of arrays (tensors)")
+
+@patch
+def lineage(self: DataStore, name: str, version: int | str = "latest") -> list[dict]:
+    "Every ancestor of a version, nearest first: each with its ref, transformation and parents (raw versions have none)."
+    seen, out, todo = set(), [], [self.card(name, version)]
+    while todo:
+        card = todo.pop(0)
+        if card.ref in seen:
+            continue
+        seen.add(card.ref)
+        out.append({"ref": card.ref, "source": card.source, "parents": card.parents,
+                    "transformation": card.transformation.name if card.transformation else None,
+                    "objects": sorted(card.objects.values())})
+        todo += [self.card(p) for p in card.parents]
+    return out
+
+# %% ../nbs/01_data.ipynb #09840eed
+@patch
+def fsck(self: DataStore, remove_staging: bool = False) -> dict[str, list[str]]:
+    "Check every object's hash and every card's references, list staged leftovers; report problems, never repair them."
+    report = {"corrupt": [], "missing": [], "bad_cards": [], "unreferenced": [], "staging": self.objects.leftovers()}
+    if remove_staging:                  # only when no ingest is running: a live one is staging its next write
+        for leftover in report["staging"]:
+            self.fs.rm(leftover)
+    digests = self.objects.digests()
+    for digest in progress(digests, desc="fsck", disable=len(digests) < 1000):
+        try:
+            self.objects.get(digest)
+        except CorruptObject:
+            report["corrupt"].append(digest)
+    referenced = set()
+    for name in self.datasets():
+        for version in self.versions(name):
+            try:
+                card = self.card(name, version)
+            except Exception as e:
+                report["bad_cards"].append(f"{name}@{version}: {e}")
+                continue
+            for key, digest in card.objects.items():
+                referenced.add(digest)
+                if digest not in digests:
+                    report["missing"].append(f"{card.ref}: {key} -> {digest}")
+            for parent in card.parents:
+                try:
+                    self.card(parent)
+                except DatasetNotFound:
+                    report["bad_cards"].append(f"{card.ref}: parent {parent} does not exist")
+    report["unreferenced"] = sorted(set(digests) - referenced)  # harmless: left by an interrupted ingest
+    return report

@@ -64,6 +64,7 @@ class DatabaseAnchor:
             db.execute(heads_table.delete().where(heads_table.c.log == self.log))
             db.execute(heads_table.insert().values(log=self.log, seq=seq, hash=digest))
 
+# %% ../nbs/08_governance.ipynb #568fbf34
 class AuditLog:
     "An append-only, hash-chained JSON-lines log; safe to append to from several processes; its head kept by `anchor`."
     def __init__(self, path: str | Path | None = None, anchor: DatabaseAnchor | None = None):
@@ -105,43 +106,6 @@ class AuditLog:
         entries = self.entries()
         return entries[-1]["hash"] if entries else GENESIS
 
-    def verify(self, head: str | None = None) -> int:
-        """Check the whole chain; the number of entries, or an `AuditError` naming the first broken entry. The log's
-        `anchor` (and `head`, a hash saved earlier by `head()`) must be in the chain: someone who truncated the file, or
-        rewrote it *and* recomputed every hash, is caught only against an anchor kept outside the file."""
-        previous_hash, hashes = GENESIS, []
-        for number, line in enumerate(_complete_lines(self.path.read_bytes())):
-            try:
-                entry = json.loads(line)
-            except json.JSONDecodeError:
-                raise AuditError(f"{self.path}: line {number + 1} is not valid JSON") from None
-            if entry.get("seq") != number:
-                raise AuditError(f"{self.path}: line {number + 1} holds entry {entry.get('seq')}, expected {number}: "
-                                 "entries were removed or reordered")
-            if _entry_hash(entry) != entry.get("hash"):
-                raise AuditError(f"{self.path}: entry {number} was edited (its content no longer matches its hash)")
-            if entry["prev"] != previous_hash:
-                raise AuditError(f"{self.path}: entry {number} does not follow entry {number - 1} (chain broken: "
-                                 "an entry before it was replaced)")
-            previous_hash = entry["hash"]
-            hashes.append(previous_hash)
-        anchored = self.anchor.get() if self.anchor is not None else None
-        if anchored is not None:
-            seq, digest = anchored
-            if seq >= len(hashes):
-                raise AuditError(f"{self.path}: the log ends at entry {len(hashes) - 1} but its anchor records entry {seq}: "
-                                 "entries were removed from its end")
-            if hashes[seq] != digest:
-                raise AuditError(f"{self.path}: entry {seq} is not the one its anchor records: the log was rewritten")
-        if head is not None and head != GENESIS and head not in hashes:
-            raise AuditError(f"{self.path}: the anchored entry {head[:12]}… is not in the chain: the log was rewritten")
-        unfinished = self.unfinished()
-        if unfinished:
-            warnings.warn(f"{self.path}: {len(unfinished)} change(s) began and never recorded an outcome (a crash in "
-                          "between?): " + "; ".join(f"entry {e['seq']}: {e['actor']} {e['action']} {e['target']}"
-                                                    for e in unfinished), stacklevel=2)
-        return len(hashes)
-
 def _complete_lines(data: bytes) -> list[bytes]:
     "The newline-terminated, non-empty lines of a log (an unterminated last line is a torn append, not an entry)."
     return [line for line in data[:data.rfind(b"\n") + 1].splitlines() if line.strip()]
@@ -160,6 +124,45 @@ def _last_line(f) -> bytes:
         data = f.read(end - position)
     lines = [l for l in data.splitlines() if l.strip()]
     return lines[-1] if lines else b""
+
+# %% ../nbs/08_governance.ipynb #ce961996
+@patch
+def verify(self: AuditLog, head: str | None = None) -> int:
+    """Check the whole chain; the number of entries, or an `AuditError` naming the first broken entry. The log's
+    `anchor` (and `head`, a hash saved earlier by `head()`) must be in the chain: someone who truncated the file, or
+    rewrote it *and* recomputed every hash, is caught only against an anchor kept outside the file."""
+    previous_hash, hashes = GENESIS, []
+    for number, line in enumerate(_complete_lines(self.path.read_bytes())):
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            raise AuditError(f"{self.path}: line {number + 1} is not valid JSON") from None
+        if entry.get("seq") != number:
+            raise AuditError(f"{self.path}: line {number + 1} holds entry {entry.get('seq')}, expected {number}: "
+                             "entries were removed or reordered")
+        if _entry_hash(entry) != entry.get("hash"):
+            raise AuditError(f"{self.path}: entry {number} was edited (its content no longer matches its hash)")
+        if entry["prev"] != previous_hash:
+            raise AuditError(f"{self.path}: entry {number} does not follow entry {number - 1} (chain broken: "
+                             "an entry before it was replaced)")
+        previous_hash = entry["hash"]
+        hashes.append(previous_hash)
+    anchored = self.anchor.get() if self.anchor is not None else None
+    if anchored is not None:
+        seq, digest = anchored
+        if seq >= len(hashes):
+            raise AuditError(f"{self.path}: the log ends at entry {len(hashes) - 1} but its anchor records entry {seq}: "
+                             "entries were removed from its end")
+        if hashes[seq] != digest:
+            raise AuditError(f"{self.path}: entry {seq} is not the one its anchor records: the log was rewritten")
+    if head is not None and head != GENESIS and head not in hashes:
+        raise AuditError(f"{self.path}: the anchored entry {head[:12]}… is not in the chain: the log was rewritten")
+    unfinished = self.unfinished()
+    if unfinished:
+        warnings.warn(f"{self.path}: {len(unfinished)} change(s) began and never recorded an outcome (a crash in "
+                      "between?): " + "; ".join(f"entry {e['seq']}: {e['actor']} {e['action']} {e['target']}"
+                                                for e in unfinished), stacklevel=2)
+    return len(hashes)
 
 # %% ../nbs/08_governance.ipynb #5e2b8d47
 @patch

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 import torch.distributed as dist
+from fastcore.basics import patch
 from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
@@ -158,122 +159,130 @@ class Learner:
         for handler in self._handlers[event]:
             handler()
 
-    # -- the loop ----------------------------------------------------------------------
-    def fit(self, epochs: int) -> list[dict]:
-        "Train until `epochs` epochs are done (continuing from where a resumed checkpoint left off)."
-        if len(self.train_dl) == 0:
-            raise TrainingError("the training data loader is empty: no batches to train on")
-        if self.valid_dl is not None and len(self.valid_dl) == 0:
-            raise TrainingError("the validation data loader is empty: pass valid_dl=None to train without validation")
-        self.epochs = epochs
-        try:
-            self("before_fit")
-            while self.epoch < epochs:
-                self._one_epoch()
-        except CancelFit:
-            pass
-        except BaseException as error:   # an error or an interrupt: callbacks may record it (the run failed), then it propagates
-            self.error = error
-            self("after_error")
-            raise
-        self("after_fit")
-        return self.history
+# %% ../nbs/04_train.ipynb #019ca63b
+@patch
+def fit(self: Learner, epochs: int) -> list[dict]:
+    "Train until `epochs` epochs are done (continuing from where a resumed checkpoint left off)."
+    if len(self.train_dl) == 0:
+        raise TrainingError("the training data loader is empty: no batches to train on")
+    if self.valid_dl is not None and len(self.valid_dl) == 0:
+        raise TrainingError("the validation data loader is empty: pass valid_dl=None to train without validation")
+    self.epochs = epochs
+    try:
+        self("before_fit")
+        while self.epoch < epochs:
+            self._one_epoch()
+    except CancelFit:
+        pass
+    except BaseException as error:   # an error or an interrupt: callbacks may record it (the run failed), then it propagates
+        self.error = error
+        self("after_error")
+        raise
+    self("after_fit")
+    return self.history
 
-    def _one_epoch(self) -> None:
-        self.model.train()
-        if self._resume_rng is not None and self.batch_index == 0:  # resuming at an epoch boundary
-            set_rng_state(self._resume_rng)
-            self._resume_rng = None
-        torch.default_generator.manual_seed(self.seed * 100_003 + self.epoch)  # batch order: a function of (seed, epoch)
-        if isinstance(self.train_dl.sampler, DistributedSampler):
-            self.train_dl.sampler.set_epoch(self.epoch)
-        batches = iter(self.train_dl)
-        for _ in range(self.batch_index):                      # resuming mid-epoch: skip what was done…
-            next(batches)
-        if self._resume_rng is not None:                       # …then continue with the saved random state
-            set_rng_state(self._resume_rng)
-            self._resume_rng = None
-        self("before_epoch")
-        self.losses = []
-        for self.xb, self.yb in batches:
-            self.one_batch()
-            self.batch_index += 1
-            self("after_batch")
-        self.batch_index = 0
-        record = {"epoch": self.epoch, "train_loss": statistics.fmean(self.losses) if self.losses else float("nan")}
-        if self.valid_dl is not None:
-            record.update(self.validate())
-        self.history.append(record)
-        self.epoch += 1
-        self("after_epoch")
+@patch
+def _one_epoch(self: Learner) -> None:
+    self.model.train()
+    if self._resume_rng is not None and self.batch_index == 0:  # resuming at an epoch boundary
+        set_rng_state(self._resume_rng)
+        self._resume_rng = None
+    torch.default_generator.manual_seed(self.seed * 100_003 + self.epoch)  # batch order: a function of (seed, epoch)
+    if isinstance(self.train_dl.sampler, DistributedSampler):
+        self.train_dl.sampler.set_epoch(self.epoch)
+    batches = iter(self.train_dl)
+    for _ in range(self.batch_index):                      # resuming mid-epoch: skip what was done…
+        next(batches)
+    if self._resume_rng is not None:                       # …then continue with the saved random state
+        set_rng_state(self._resume_rng)
+        self._resume_rng = None
+    self("before_epoch")
+    self.losses = []
+    for self.xb, self.yb in batches:
+        self.one_batch()
+        self.batch_index += 1
+        self("after_batch")
+    self.batch_index = 0
+    record = {"epoch": self.epoch, "train_loss": statistics.fmean(self.losses) if self.losses else float("nan")}
+    if self.valid_dl is not None:
+        record.update(self.validate())
+    self.history.append(record)
+    self.epoch += 1
+    self("after_epoch")
 
-    def _autocast(self):
-        if self.precision == "fp32":
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=torch.bfloat16 if self.precision == "bf16" else torch.float16)
+# %% ../nbs/04_train.ipynb #b455c5a5
+@patch
+def _autocast(self: Learner):
+    if self.precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(self.device.type, dtype=torch.bfloat16 if self.precision == "bf16" else torch.float16)
 
-    def one_batch(self) -> None:
-        "Forward, loss, backward, and (every `accumulate` batches) an optimizer step."
-        self("before_batch")
-        xb, yb = self.xb.to(self.device), self.yb.to(self.device)
-        with self._autocast():
-            self.preds = self.model(xb)
-            self.loss = self._loss(self.preds, yb, xb)
-        self("after_loss")
-        scaled = self.loss / self.accumulate if self.accumulate > 1 else self.loss
-        (self.scaler.scale(scaled) if self.scaler.is_enabled() else scaled).backward()
-        self("after_backward")
-        if (self.batch_index + 1) % self.accumulate == 0 or self.batch_index + 1 == len(self.train_dl):
-            if self.scaler.is_enabled():
-                self.scaler.unscale_(self.opt)
-            if self.clip_norm is not None:
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip_norm)
-            self("before_step")
-            if self.scaler.is_enabled():
-                self.scaler.step(self.opt)
-                self.scaler.update()
-            else:
-                self.opt.step()
-            self.opt.zero_grad(set_to_none=True)
-            if self.schedule:
-                self.schedule.step()
-            self.step += 1
-            self("after_step")
+@patch
+def one_batch(self: Learner) -> None:
+    "Forward, loss, backward, and (every `accumulate` batches) an optimizer step."
+    self("before_batch")
+    xb, yb = self.xb.to(self.device), self.yb.to(self.device)
+    with self._autocast():
+        self.preds = self.model(xb)
+        self.loss = self._loss(self.preds, yb, xb)
+    self("after_loss")
+    scaled = self.loss / self.accumulate if self.accumulate > 1 else self.loss
+    (self.scaler.scale(scaled) if self.scaler.is_enabled() else scaled).backward()
+    self("after_backward")
+    if (self.batch_index + 1) % self.accumulate == 0 or self.batch_index + 1 == len(self.train_dl):
+        if self.scaler.is_enabled():
+            self.scaler.unscale_(self.opt)
+        if self.clip_norm is not None:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip_norm)
+        self("before_step")
+        if self.scaler.is_enabled():
+            self.scaler.step(self.opt)
+            self.scaler.update()
+        else:
+            self.opt.step()
+        self.opt.zero_grad(set_to_none=True)
+        if self.schedule:
+            self.schedule.step()
+        self.step += 1
+        self("after_step")
 
-    def _loss(self, preds, yb, xb) -> torch.Tensor:
-        "The loss, with a clear message for shape mismatches and non-finite values."
-        try:
-            loss = self.loss_fn(preds, yb)
-        except (RuntimeError, ValueError, IndexError) as e:
-            raise TrainingError(f"the loss failed on epoch {self.epoch}, batch {self.batch_index}: model output "
-                                f"{tuple(preds.shape)} vs targets {tuple(yb.shape)} ({e})") from None
-        value = loss.item()  # one sync per batch: the value is logged and checked
-        if not math.isfinite(value):
-            where = f"epoch {self.epoch}, batch {self.batch_index}, step {self.step}"
-            if not torch.isfinite(xb).all():
-                raise TrainingError(f"non-finite loss at {where}: the inputs of this batch contain NaN or inf")
-            raise TrainingError(f"non-finite loss ({value}) at {where}: try a lower learning rate, "
-                                "gradient clipping (clip_norm) or fp32")
-        self.losses.append(value)
-        return loss
+@patch
+def _loss(self: Learner, preds, yb, xb) -> torch.Tensor:
+    "The loss, with a clear message for shape mismatches and non-finite values."
+    try:
+        loss = self.loss_fn(preds, yb)
+    except (RuntimeError, ValueError, IndexError) as e:
+        raise TrainingError(f"the loss failed on epoch {self.epoch}, batch {self.batch_index}: model output "
+                            f"{tuple(preds.shape)} vs targets {tuple(yb.shape)} ({e})") from None
+    value = loss.item()  # one sync per batch: the value is logged and checked
+    if not math.isfinite(value):
+        where = f"epoch {self.epoch}, batch {self.batch_index}, step {self.step}"
+        if not torch.isfinite(xb).all():
+            raise TrainingError(f"non-finite loss at {where}: the inputs of this batch contain NaN or inf")
+        raise TrainingError(f"non-finite loss ({value}) at {where}: try a lower learning rate, "
+                            "gradient clipping (clip_norm) or fp32")
+    self.losses.append(value)
+    return loss
 
-    @torch.no_grad()
-    def validate(self) -> dict:
-        "Validation loss and metrics over `valid_dl`."
-        self.model.eval()
-        preds, targets, losses, sizes = [], [], [], []
-        for xb, yb in self.valid_dl:
-            xb, yb = xb.to(self.device), yb.to(self.device)
-            out = self.model(xb)
-            losses.append(self.loss_fn(out, yb).item())
-            sizes.append(len(xb))
-            preds.append(out.float().cpu())
-            targets.append(yb.cpu())
-        self.model.train()
-        result = {"valid_loss": float(np.average(losses, weights=sizes))}
-        preds, targets = torch.cat(preds), torch.cat(targets)
-        result.update({name: float(fn(preds, targets)) for name, fn in self.metrics.items()})
-        return result
+# %% ../nbs/04_train.ipynb #e09a1271
+@patch
+@torch.no_grad()
+def validate(self: Learner) -> dict:
+    "Validation loss and metrics over `valid_dl`."
+    self.model.eval()
+    preds, targets, losses, sizes = [], [], [], []
+    for xb, yb in self.valid_dl:
+        xb, yb = xb.to(self.device), yb.to(self.device)
+        out = self.model(xb)
+        losses.append(self.loss_fn(out, yb).item())
+        sizes.append(len(xb))
+        preds.append(out.float().cpu())
+        targets.append(yb.cpu())
+    self.model.train()
+    result = {"valid_loss": float(np.average(losses, weights=sizes))}
+    preds, targets = torch.cat(preds), torch.cat(targets)
+    result.update({name: float(fn(preds, targets)) for name, fn in self.metrics.items()})
+    return result
 
 # %% ../nbs/04_train.ipynb #742ab06f
 def accuracy(preds: torch.Tensor, targets: torch.Tensor) -> float:
