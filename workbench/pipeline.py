@@ -127,6 +127,7 @@ def declared(notebook: Path) -> set[str]:
         atomic_write(memo, json.dumps(names))
     return set(names)
 
+# %% ../nbs/11_pipeline.ipynb #b5ea762f
 def plan(pipeline: Pipeline, overrides: dict | None = None, profile: str | None = None) -> dict[str, dict]:
     "Each step's resolved parameters, in dependency order; a `PipelineError` for anything that would fail later."
     overrides = dict(overrides or {})
