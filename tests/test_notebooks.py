@@ -7,7 +7,7 @@ import pytest
 
 from conftest import ROOT
 
-NOTEBOOKS = sorted(p for folder in ("nbs", "pipelines") for p in (ROOT / folder).rglob("*.ipynb")
+NOTEBOOKS = sorted(p for folder in ("nbs", "pipelines", "case_studies") for p in (ROOT / folder).rglob("*.ipynb")
                    if ".ipynb_checkpoints" not in p.parts)
 
 
@@ -28,7 +28,7 @@ def test_imports_have_cells_of_their_own(path):
         assert kinds != {True, False}, f"{path.name} cell {index} mixes imports with other code:\n{source[:300]}"
 
 
-@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if "lessons" in p.parts or "pipelines" in p.parts],
+@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if {"lessons", "pipelines", "case_studies"} & set(p.parts)],
                          ids=lambda p: p.name)
 def test_lessons_have_one_parameters_cell_and_export_nothing(path):
     cells = json.loads(path.read_text())["cells"]

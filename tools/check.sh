@@ -12,7 +12,7 @@ cd "$root"
 fail() { printf '\nFAILED check %s\n' "$*" >&2; exit 1; }
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
-cp -r nbs pipelines workbench settings.ini "$scratch/"
+cp -r nbs pipelines case_studies workbench settings.ini "$scratch/"
 [ -f pyproject.toml ] && cp pyproject.toml "$scratch/"
 find "$scratch" -name __pycache__ -prune -exec rm -rf {} +
 
@@ -24,10 +24,12 @@ notebook was not exported. Edit the notebook in nbs/, run .venv/bin/nbdev_export
 fi
 
 echo "== 2/4 notebooks committed clean (nbdev_clean)"
-(cd "$scratch" && "$bin/nbdev_clean" && "$bin/nbdev_clean" --fname pipelines) || fail "2/4: nbdev_clean itself failed"
-if ! diff -rq -x .ipynb_checkpoints -x __pycache__ nbs "$scratch/nbs" || ! diff -rq -x __pycache__ pipelines "$scratch/pipelines"; then
+(cd "$scratch" && "$bin/nbdev_clean" && "$bin/nbdev_clean" --fname pipelines && "$bin/nbdev_clean" --fname case_studies) ||
+  fail "2/4: nbdev_clean itself failed"
+if ! diff -rq -x .ipynb_checkpoints -x __pycache__ nbs "$scratch/nbs" || ! diff -rq -x __pycache__ pipelines "$scratch/pipelines" ||
+   ! diff -rq -x __pycache__ case_studies "$scratch/case_studies"; then
   fail "2/4 (clean): nbdev_clean changes the notebooks listed above (execution counts or stray metadata).
-Run .venv/bin/nbdev_clean (and .venv/bin/nbdev_clean --fname pipelines) and commit."
+Run .venv/bin/nbdev_clean (and --fname pipelines, --fname case_studies) and commit."
 fi
 
 export WORKBENCH_HOME="$scratch/workspace" WORKBENCH_PROGRESS=0 MPLBACKEND=agg

@@ -22,7 +22,8 @@ from .core import atomic_write
 
 # %% auto #0
 __all__ = ['SCANNERS', 'DicomError', 'read', 'hounsfield', 'window', 'Patient', 'synthetic_patients', 'phantom',
-           'synthetic_study', 'write', 'identifiers', 'deidentify', 'ingest_studies']
+           'synthetic_study', 'encode', 'write', 'identifiers', 'deidentify', 'ingest_studies', 'synthetic_cohort',
+           'model_input', 'augmentation']
 
 # %% ../nbs/12_dicom.ipynb #f082cd4b
 class DicomError(ValueError):
@@ -83,7 +84,8 @@ def synthetic_patients(n: int, seed: int = 0) -> list[Patient]:
         age = int(rng.integers(20, 90))
         born = dt.date(2026 - age, int(rng.integers(1, 13)), int(rng.integers(1, 29)))
         name = f"{_FAMILY[rng.integers(10)]}{i}^{_GIVEN[rng.integers(10)]}"
-        patients.append(Patient(f"MRN{seed:03d}{i:05d}", name, born.strftime("%Y%m%d"), "MF"[int(rng.integers(2))], age))
+        sex = "MF"[int(rng.integers(2))]
+        patients.append(Patient(f"MRN{seed:03d}{i:05d}", name, born.strftime("%Y%m%d"), sex, age))
     return patients
 
 # %% ../nbs/12_dicom.ipynb #926ff158
@@ -100,11 +102,11 @@ def phantom(rng: np.random.Generator, lesion: bool, size: int = 64, noise: float
         image[((rows - oy) ** 2 + (cols - ox) ** 2 < r * r) & body] = rng.uniform(-20.0, 70.0)
     box = None
     if lesion:
-        radius = int(rng.integers(3, 8))
+        radius = int(rng.integers(3, 7))
         inside = np.argwhere(body[radius:-radius, radius:-radius]) + radius
         r0, c0 = inside[rng.integers(len(inside))]
         disk = (np.arange(size)[:, None] - r0) ** 2 + (np.arange(size)[None, :] - c0) ** 2 <= radius ** 2
-        image[disk & body] += rng.uniform(60.0, 120.0)
+        image[disk & body] += rng.uniform(35.0, 70.0)
         box = [int(r0 - radius), int(c0 - radius), int(r0 + radius), int(c0 + radius)]
     image = image * gain + rng.normal(0, noise, image.shape)
     return image.astype(np.float32), box
@@ -122,12 +124,14 @@ def synthetic_study(patient: Patient, scanner: str, lesion: bool, seed: int, siz
     ds.file_meta = FileMetaDataset()
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID = CTImageStorage
-    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID = generate_uid(entropy_srcs=[patient.id, str(seed), "sop"])
+    instance = generate_uid(entropy_srcs=[patient.id, str(seed), "sop"])
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID = instance
     ds.StudyInstanceUID = generate_uid(entropy_srcs=[patient.id, study_date])
     ds.SeriesInstanceUID = generate_uid(entropy_srcs=[patient.id, study_date, scanner])
     ds.PatientName, ds.PatientID, ds.PatientBirthDate = patient.name, patient.id, patient.birth_date
     ds.PatientSex, ds.PatientAge = patient.sex, f"{patient.age:03d}Y"
-    ds.InstitutionName, ds.ReferringPhysicianName = f"{site['manufacturer'].split()[0]} General Hospital", "Grey^Meredith"
+    ds.InstitutionName = f"{site['manufacturer'].split()[0]} General Hospital"
+    ds.ReferringPhysicianName = "Grey^Meredith"
     ds.StudyDate = ds.SeriesDate = ds.ContentDate = study_date
     ds.AccessionNumber, ds.StudyID = f"ACC{seed:07d}", "1"
     ds.Modality, ds.Manufacturer, ds.ManufacturerModelName = "CT", site["manufacturer"], site["model"]
@@ -146,15 +150,19 @@ def synthetic_study(patient: Patient, scanner: str, lesion: bool, seed: int, siz
              "age": patient.age}
     return ds, truth
 
-def write(ds: Dataset, path: str | Path) -> Path:
-    "Write `ds` as a DICOM file (preamble and file meta included), crash-safe: complete or absent."
+def encode(ds: Dataset) -> bytes:
+    "The bytes of `ds` as a DICOM file: preamble, file meta and dataset."
     buffer = io.BytesIO()
     pydicom.dcmwrite(buffer, ds, enforce_file_format=True)
-    return atomic_write(Path(path), buffer.getvalue())
+    return buffer.getvalue()
+
+def write(ds: Dataset, path: str | Path) -> Path:
+    "Write `ds` as a DICOM file, crash-safe: complete or absent."
+    return atomic_write(Path(path), encode(ds))
 
 # %% ../nbs/12_dicom.ipynb #c1768a2f
 def identifiers(ds: Dataset) -> set[str]:
-    "The values in `ds` that identify its patient and their care: names, ids, birth date, institution, physicians, UIDs."
+    "The values in `ds` that identify its patient and their care: names, ids, birth date, institution, UIDs."
     keep = set()
     for element in ds.iterall():
         if element.VR in ("PN", "UI") or element.keyword in (
@@ -188,9 +196,7 @@ def ingest_studies(data, name: str, sources: dict[str, bytes], anonymizer, audit
         reading = audit.intent(actor, "read_identified", source, sha256=digest) if audit else contextlib.nullcontext()
         with reading:
             ds = deidentify(read(raw, name=source), anonymizer)
-        buffer = io.BytesIO()
-        pydicom.dcmwrite(buffer, ds, enforce_file_format=True)
-        clean[f"{ds.SOPInstanceUID}.dcm"] = buffer.getvalue()
+        clean[f"{ds.SOPInstanceUID}.dcm"] = encode(ds)
         rows.append({"file": f"{ds.SOPInstanceUID}.dcm", "raw_sha256": digest, "patient": str(ds.PatientID),
                      "study": str(ds.StudyInstanceUID), "modality": str(ds.Modality),
                      "manufacturer": str(ds.get("Manufacturer", "")), "sex": str(ds.get("PatientSex", "")),
@@ -199,3 +205,32 @@ def ingest_studies(data, name: str, sources: dict[str, bytes], anonymizer, audit
     files = data.ingest_files(name, clean, source=f"de-identified DICOM ({len(clean)} files)")
     index = data.ingest_table(f"{name}-index", pd.DataFrame(rows), source=files.ref)
     return files, index
+
+# %% ../nbs/12_dicom.ipynb #9105eaf8
+def synthetic_cohort(patients: int, seed: int = 0, size: int = 64,
+                     external_share: float = 0.2) -> list[tuple[Dataset, dict]]:
+    "Studies of `patients` fake patients (1–3 each), half with a lesion; an `external_share` of patients at site-c."
+    rng, people = np.random.default_rng(seed), synthetic_patients(patients, seed)
+    studies = []
+    for i, patient in enumerate(people):
+        external = i < round(external_share * patients)
+        for k in range(int(rng.integers(1, 4))):
+            scanner = "site-c" if external else ("site-a", "site-b")[int(rng.integers(2))]
+            date = (dt.date(2026, 1, 5) + dt.timedelta(days=int(rng.integers(0, 300)))).strftime("%Y%m%d")
+            lesion, study_seed = bool(rng.random() < 0.5), seed * 100_000 + i * 10 + k
+            studies.append(synthetic_study(patient, scanner, lesion, study_seed, size=size, study_date=date))
+    return studies
+
+def model_input(ds: Dataset, size: int, center: float = 40, width: float = 400) -> np.ndarray:
+    "A study as a network reads it: HU through the window (`center`, `width`), resized to (1, size, size), float32."
+    from monai.transforms import Resize
+    image = window(hounsfield(ds), center, width)[None]
+    return np.asarray(Resize((size, size), mode="area")(image), dtype=np.float32)
+
+def augmentation(seed: int = 0):
+    "Training-time randomness as a MONAI `Compose`: flips, 90° rotations, mild noise and intensity shift."
+    from monai.transforms import Compose, RandFlip, RandGaussianNoise, RandRotate90, RandShiftIntensity
+    transform = Compose([RandFlip(prob=0.5, spatial_axis=0), RandFlip(prob=0.5, spatial_axis=1), RandRotate90(prob=0.5),
+                         RandGaussianNoise(prob=0.3, std=0.02), RandShiftIntensity(offsets=0.05, prob=0.3)])
+    transform.set_random_state(seed)
+    return transform

@@ -146,7 +146,8 @@ def plan(pipeline: Pipeline, overrides: dict | None = None, profile: str | None 
         notebook = pipeline.root / step.notebook
         if not notebook.is_file():
             raise PipelineError(f"step {name!r}: notebook {notebook} does not exist")
-        names = declared_by[name] = declared(notebook)
+        names = declared(notebook)
+        declared_by[name] = names - set(step.inputs)          # what an input feeds is not taken from a profile
         unknown = sorted(set(step.parameters) - names) + sorted(set(step.inputs) - names)
         if unknown:
             raise PipelineError(f"step {name!r}: {notebook.name} declares no parameter {', '.join(map(repr, unknown))} "

@@ -36,18 +36,22 @@ def patient_split(patients, fractions: tuple[float, float, float] = (0.7, 0.15, 
     return np.array(["external" if e else split[p] for p, e in zip(patients, external)])
 
 # %% ../nbs/10c_validation.ipynb #2ec15b20
-def _one_auc(labels, scores) -> float:
-    return skm.roc_auc_score(labels, scores) if 0 < labels.sum() < len(labels) else np.nan
+def _auc(positive: np.ndarray, negative: np.ndarray, axis: int = -1) -> np.ndarray:
+    "AUC as the Mann–Whitney U of positive over negative scores, per pair of scores (ties count half)."
+    from scipy.stats import mannwhitneyu
+    return mannwhitneyu(positive, negative, axis=axis).statistic / (positive.shape[axis] * negative.shape[axis])
 
 def auc_ci(labels, scores, level: float = 0.95, resamples: int = 2000, seed: int = 0) -> dict:
-    "ROC AUC and its bootstrap (percentile) confidence interval at `level`."
+    "ROC AUC and its stratified bootstrap (percentile) confidence interval at `level`."
     from scipy.stats import bootstrap
     labels, scores = np.asarray(labels).astype(int), np.asarray(scores, dtype=float)
     if len(labels) != len(scores) or len(np.unique(labels)) != 2:
-        raise ValidationError(f"AUC needs scores for both classes; got {len(scores)} scores, classes {np.unique(labels)}")
-    ci = bootstrap((labels, scores), _one_auc, paired=True, vectorized=False, n_resamples=resamples,
-                   confidence_level=level, method="percentile", random_state=seed).confidence_interval
-    return {"auc": float(_one_auc(labels, scores)), "low": float(ci.low), "high": float(ci.high), "level": level}
+        raise ValidationError(f"AUC needs scores for both classes; got {len(scores)} scores, "
+                              f"classes {np.unique(labels)}")
+    positive, negative = scores[labels == 1], scores[labels == 0]      # resampled apart: both classes in every draw
+    ci = bootstrap((positive, negative), _auc, vectorized=True, n_resamples=resamples, confidence_level=level,
+                   method="percentile", random_state=seed).confidence_interval
+    return {"auc": float(_auc(positive, negative)), "low": float(ci.low), "high": float(ci.high), "level": level}
 
 # %% ../nbs/10c_validation.ipynb #c4a08f08
 def operating_point(labels, scores, sensitivity: float = 0.9) -> float:
@@ -72,7 +76,8 @@ def sensitivity_specificity(labels, scores, threshold: float, level: float = 0.9
 # %% ../nbs/10c_validation.ipynb #1c8176c5
 def fit_temperature(logits, labels, steps: int = 100) -> float:
     "The temperature T > 0 that minimises the NLL of `softmax(logits / T)` on these (validation) labels."
-    logits, labels = torch.as_tensor(np.asarray(logits), dtype=torch.float32), torch.as_tensor(np.asarray(labels)).long()
+    logits = torch.as_tensor(np.asarray(logits), dtype=torch.float32)
+    labels = torch.as_tensor(np.asarray(labels)).long()
     log_t = torch.zeros(1, requires_grad=True)
     opt = torch.optim.LBFGS([log_t], lr=0.1, max_iter=steps)
     def closure():
@@ -81,21 +86,24 @@ def fit_temperature(logits, labels, steps: int = 100) -> float:
         loss.backward()
         return loss
     opt.step(closure)
-    return float(log_t.detach().exp())
+    return float(log_t.detach().exp().clamp(0.05, 20.0))   # separable data drives T to 0: keep it finite
 
 def calibrated(logits, temperature: float) -> np.ndarray:
     "Class probabilities of `logits` at `temperature`."
     return torch.softmax(torch.as_tensor(np.asarray(logits), dtype=torch.float32) / temperature, -1).numpy()
 
 # %% ../nbs/10c_validation.ipynb #7ac794d2
-def subgroup_table(labels, scores, groups, threshold: float, level: float = 0.95, resamples: int = 1000) -> pd.DataFrame:
+def subgroup_table(labels, scores, groups, threshold: float, level: float = 0.95,
+                   resamples: int = 1000) -> pd.DataFrame:
     "Per subgroup: images, positives, AUC with its interval (where both classes occur), sensitivity and specificity."
-    labels, scores, groups = np.asarray(labels).astype(int), np.asarray(scores, dtype=float), np.asarray(groups).astype(str)
+    labels, scores = np.asarray(labels).astype(int), np.asarray(scores, dtype=float)
+    groups = np.asarray(groups).astype(str)
     rows = []
     for group in sorted(np.unique(groups)):
         inside = groups == group
         y, s = labels[inside], scores[inside]
-        auc = auc_ci(y, s, level, resamples) if len(np.unique(y)) == 2 else {"auc": np.nan, "low": np.nan, "high": np.nan}
+        missing = {"auc": np.nan, "low": np.nan, "high": np.nan}
+        auc = auc_ci(y, s, level, resamples) if len(np.unique(y)) == 2 else missing
         rates = sensitivity_specificity(y, s, threshold, level)
         rows.append({"group": group, "n": int(inside.sum()), "positives": int(y.sum()), "auc": auc["auc"],
                      "auc_low": auc["low"], "auc_high": auc["high"],
