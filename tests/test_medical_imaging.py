@@ -14,6 +14,8 @@ def test_the_case_study_runs_and_no_identity_leaves_ingest(tmp_path):
     record = json.loads(next((ws / "pipelines" / "medical-imaging").glob("*/run.json")).read_text())
     evaluation = record["steps"]["evaluate"]["outputs"]
     assert evaluation["auc_test"] > 0.8 and evaluation["auc_external"] > 0.75, evaluation
+    explained = record["steps"]["explain"]["outputs"]
+    assert explained["pointing_game"] >= 0.8 and explained["explained"], explained
     printed = (ws / "pipelines" / "medical-imaging" / record["run_id"] / "evaluate.ipynb").read_text()
     assert "AUC, held-out patients" in printed and "floor >= 0.9" in printed
 
