@@ -4,6 +4,7 @@ import json
 
 from conftest import BIN, ROOT, run
 from workbench.dicom import identifiers, synthetic_cohort
+from workbench.stores import Stores
 
 
 def test_the_case_study_runs_and_no_identity_leaves_ingest(tmp_path):
@@ -16,6 +17,11 @@ def test_the_case_study_runs_and_no_identity_leaves_ingest(tmp_path):
     assert evaluation["auc_test"] > 0.8 and evaluation["auc_external"] > 0.75, evaluation
     explained = record["steps"]["explain"]["outputs"]
     assert explained["pointing_game"] >= 0.8 and explained["explained"], explained
+    model = record["steps"]["register"]["outputs"]["model"]
+    governance = Stores(ws).governance
+    name, version = model.split("@")
+    assert {"validation", "explanation"} <= {kind for kind in ("validation", "explanation")
+                                             if governance.attachments(name, int(version), kind)}
     printed = (ws / "pipelines" / "medical-imaging" / record["run_id"] / "evaluate.ipynb").read_text()
     assert "AUC, held-out patients" in printed and "floor >= 0.9" in printed
 

@@ -27,8 +27,8 @@ from .registry import Registry, RegistryError, check_model_name
 # %% auto #0
 __all__ = ['GENESIS', 'heads_table', 'ACTIONS', 'EXPLANATION_REPORT', 'CHECKLIST', 'CHECKLIST_ITEMS', 'DEFAULT_ROLES',
            'gov_metadata', 'users_table', 'requests_table', 'attachments_table', 'AuditError', 'DatabaseAnchor',
-           'AuditLog', 'attached_json', 'sound_report', 'PermissionDenied', 'ComplianceError', 'Policy', 'Governance',
-           'store_by_hash', 'inputs_hash', 'checklist_gaps']
+           'AuditLog', 'attached_json', 'report_gaps', 'sound_report', 'PermissionDenied', 'ComplianceError', 'Policy',
+           'Governance', 'store_by_hash', 'inputs_hash', 'checklist_gaps']
 
 # %% ../nbs/08_governance.ipynb #b985b1ee
 GENESIS = "0" * 64
@@ -214,6 +214,22 @@ def attached_json(attachment: dict) -> dict | None:
         return None
     return content if isinstance(content, dict) else None
 
+def report_gaps(kind: str, reports: list[dict | None], minimums: dict[str, float]) -> list[str]:
+    "Why the newest unaltered report of `kind` falls short of `minimums` (dotted keys into its JSON); empty if it does not."
+    report = next((r for r in reversed(reports) if r is not None), None)
+    if report is None:
+        return [f"no unaltered {kind} report is attached"]
+    gaps = []
+    for key, minimum in minimums.items():
+        value = report
+        for part in key.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            gaps.append(f"the {kind} report has no number at {key} (required >= {minimum})")
+        elif value < minimum:
+            gaps.append(f"{kind} report: {key} = {value:.4g} is below the required {minimum}")
+    return gaps
+
 def sound_report(attachment: dict) -> bool:
     "Whether an attachment is an unaltered explanation report (JSON, `kind` EXPLANATION_REPORT) whose checks all passed."
     report = attached_json(attachment) or {}
@@ -243,6 +259,7 @@ class Policy(BaseModel):
     require_lineage: bool = True
     require_explanation: bool = False
     require_checklist: bool = False
+    required_reports: dict[str, dict[str, float]] = Field(default_factory=dict)   # kind -> {dotted.key: minimum}
     approval_for: list[str] = Field(default_factory=lambda: ["canary", "production"])
 
 gov_metadata = sa.MetaData()
@@ -352,6 +369,8 @@ class Governance:
                             "explanation_report; a picture, or a report that failed its checks, does not count)")
         if policy.require_checklist:
             failures += self._checklist_gaps(name, version)
+        for kind, minimums in policy.required_reports.items():
+            failures += report_gaps(kind, [attached_json(a) for a in self.attachments(name, version, kind)], minimums)
         return failures
 
     def attachments(self, name: str, version: int, kind: str) -> list[dict]:
