@@ -1,6 +1,7 @@
 """The medical-imaging case study end to end on its test profile: DICOM in, de-identified at the door, a CNN trained on
 patients split apart, validation printed against its floors; and not one planted identity anywhere in the workspace."""
 import json
+from pathlib import Path
 
 from conftest import BIN, ROOT, run
 from workbench.dicom import identifiers, synthetic_cohort
@@ -33,3 +34,16 @@ def test_the_case_study_runs_and_no_identity_leaves_ingest(tmp_path):
     files = [p for p in ws.rglob("*") if p.is_file()]
     leaks = [(str(p.relative_to(ws)), secret) for p in files for secret in planted if secret.encode() in p.read_bytes()]
     assert len(files) > 50 and not leaks, leaks[:10]
+
+
+def test_a_rerun_with_the_same_seed_reproduces_every_number(tmp_path):
+    "Two fresh workspaces, the same seed: the same data hashes, the same AUCs, intervals, calibration and pointing game."
+    outputs = []
+    for ws in (tmp_path / "a", tmp_path / "b"):
+        run([BIN / "workbench", "pipeline", "run", ROOT / "case_studies/medical_imaging/pipeline.yaml",
+             "--profile", "test", "--workspace", ws], timeout=900)
+        record = json.loads(next((ws / "pipelines" / "medical-imaging").glob("*/run.json")).read_text())
+        report = json.loads(Path(record["steps"]["evaluate"]["outputs"]["report"]).read_text())
+        inputs = Stores(ws).data.card(record["steps"]["preprocess"]["outputs"]["dataset"])
+        outputs.append((inputs.objects, record["steps"]["explain"]["outputs"]["pointing_game"], report))
+    assert outputs[0] == outputs[1]
