@@ -16,6 +16,8 @@ def test_the_case_study_runs_and_no_identity_leaves_ingest(tmp_path):
     record = json.loads(next((ws / "pipelines" / "medical-imaging").glob("*/run.json")).read_text())
     evaluation = record["steps"]["evaluate"]["outputs"]
     assert evaluation["auc_test"] > 0.8 and evaluation["auc_external"] > 0.75, evaluation
+    watched = record["steps"]["monitor"]["outputs"]
+    assert watched["drift_new_scanner"] and not watched["drift_known"] and watched["open_reviews"] == 1, watched
     explained = record["steps"]["explain"]["outputs"]
     assert explained["pointing_game"] >= 0.8 and explained["explained"], explained
     model = record["steps"]["register"]["outputs"]["model"]
