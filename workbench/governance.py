@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import secrets
 import tempfile
@@ -224,8 +225,8 @@ def report_gaps(kind: str, reports: list[dict | None], minimums: dict[str, float
         value = report
         for part in key.split("."):
             value = value.get(part) if isinstance(value, dict) else None
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            gaps.append(f"the {kind} report has no number at {key} (required >= {minimum})")
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+            gaps.append(f"the {kind} report has no number at {key} (required >= {minimum})")   # NaN is no number
         elif value < minimum:
             gaps.append(f"{kind} report: {key} = {value:.4g} is below the required {minimum}")
     return gaps

@@ -56,7 +56,11 @@ def auc_ci(labels, scores, level: float = 0.95, resamples: int = 2000, seed: int
 # %% ../nbs/10c_validation.ipynb #c4a08f08
 def operating_point(labels, scores, sensitivity: float = 0.9) -> float:
     "The highest threshold whose sensitivity on these (validation) labels reaches `sensitivity`."
-    fpr, tpr, thresholds = skm.roc_curve(np.asarray(labels).astype(int), np.asarray(scores, dtype=float))
+    labels = np.asarray(labels).astype(int)
+    if not 0 < sensitivity <= 1 or len(np.unique(labels)) != 2:
+        raise ValidationError(f"an operating point needs a sensitivity in (0, 1] and both classes; got {sensitivity}, "
+                              f"classes {np.unique(labels)}")
+    fpr, tpr, thresholds = skm.roc_curve(labels, np.asarray(scores, dtype=float))
     return float(thresholds[np.argmax(tpr >= sensitivity)])
 
 def _rate(k: int, n: int, level: float) -> dict:
