@@ -125,6 +125,11 @@ def serve(ref: str = typer.Argument(..., help="the model to serve: name, name@st
     log = EventLog(capture) if capture else None
     app = create_app(predictor, max_batch_size=max_batch_size, max_delay_ms=max_delay_ms, max_rows=max_rows,
                      max_queue=max_queue, governance=Governance(store), capture=log)
+    if "dicom" in predictor.schema:                 # the version says how a DICOM study becomes its input
+        from workbench.radiology import add_dicom_route
+        add_dicom_route(app, predictor.schema["shape"][-1], **predictor.schema["dicom"],
+                        temperature=predictor.record["output_schema"].get("temperature", 1.0))
+        typer.echo(f"  DICOM studies: POST /v1/models/{predictor.name}/predict.dcm")
     uvicorn.run(app, host=host, port=port, log_level="warning", timeout_keep_alive=15)
 
 # %% ../nbs/99_cli.ipynb #3d1c0b97

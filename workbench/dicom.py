@@ -181,7 +181,7 @@ def deidentify(ds: Dataset, anonymizer) -> Dataset:
     out.remove_private_tags()
     anonymizer.anonymize(out)
     out.PatientIdentityRemoved = "YES"
-    out.DeidentificationMethod = "PS3.15 E.1 Basic Profile, Retain Patient Characteristics (dicognito)"
+    out.DeidentificationMethod = "PS3.15 E.1 Basic, Retain Patient Chars. (dicognito)"   # LO: 64 at most
     return out
 
 # %% ../nbs/12_dicom.ipynb #778f0248

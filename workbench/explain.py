@@ -349,14 +349,15 @@ def randomization_check(model: nn.Module, inputs, method: str = "integrated_grad
             "passed": rho < threshold}
 
 # %% ../nbs/10a_explain.ipynb #548633d0
-def _masked(x: torch.Tensor, order: torch.Tensor, k: int, mode: str, baseline: float) -> torch.Tensor:
+def _masked(x: torch.Tensor, order: torch.Tensor, k: int, mode: str, baseline: float | torch.Tensor) -> torch.Tensor:
     "`x` with its `k` first-ranked features (pixels or columns) at the baseline (deletion), or only those (insertion)."
     chosen = torch.zeros(order.shape, dtype=torch.bool, device=x.device)
     chosen.scatter_(1, order[:, :k].to(x.device), True)
     chosen = chosen.view(len(x), 1, *x.shape[2:]).expand_as(x) if x.dim() == 4 else chosen
-    return torch.where(chosen if mode == "deletion" else ~chosen, torch.full_like(x, baseline), x)
+    absent = torch.as_tensor(baseline, dtype=x.dtype, device=x.device).expand_as(x)
+    return torch.where(chosen if mode == "deletion" else ~chosen, absent, x)
 
-def faithfulness(model, inputs, explanation: Explanation, steps: int = 10, baseline: float = 0.0,
+def faithfulness(model, inputs, explanation: Explanation, steps: int = 10, baseline: float | torch.Tensor = 0.0,
                  seed: int = 0) -> dict:
     "Deletion and insertion curves of the explanation's ranking vs a random one: areas under the target's probability."
     model = _as_module(model).eval()
@@ -458,7 +459,7 @@ def explanation_report(model, sample, methods: tuple[str, ...] = ("integrated_gr
         report["top"][method] = explanation.top(10)
         report["sanity"].append(randomization_check(model, sample, method, threshold, **options))
         if _as_batch(sample, torch.device("cpu")).is_floating_point():         # deletion needs features, not token ids
-            faithful = faithfulness(model, sample, explanation)
+            faithful = faithfulness(model, sample, explanation, baseline=options.get("baseline", 0.0))
             report["sanity"].append({k: v for k, v in faithful.items() if k != "curves"})
     if len(explanations) > 1:
         report["agreement"] = agreement(explanations)

@@ -497,9 +497,11 @@ def inputs_hash(inputs: Any) -> str:
 @patch
 def log_prediction(self: Governance, caller: str, model: str, version: int, inputs: Any, output: Any,
                    request_id: str | None = None,
-                   claimed_caller: str | None = None) -> dict:  # who the request *said* it came from (unverified)
+                   claimed_caller: str | None = None,  # who the request *said* it came from (unverified)
+                   **source) -> dict:                  # where the input came from (e.g. the hash of a file sent)
     "Append one prediction to the prediction audit log (with the request's id, so labels that arrive later can join it)."
-    details = {k: v for k, v in {"request_id": request_id, "claimed_caller": claimed_caller}.items() if v is not None}
+    details = {k: v for k, v in {"request_id": request_id, "claimed_caller": claimed_caller, **source}.items()
+               if v is not None}
     return self.predictions.append(caller, "predict", f"{model}@{version}", inputs=inputs_hash(inputs), output=output, **details)
 
 @patch

@@ -5,7 +5,6 @@
 # %% ../nbs/07_registry.ipynb #8f4bdc42
 from __future__ import annotations
 
-import importlib
 import math
 import uuid
 from datetime import datetime, timezone
@@ -17,6 +16,7 @@ from torch import nn
 
 from .core import NAME_RULE, Workspace, atomic_write, content_hash, durable, json_config, owner_only, valid_name
 from .db import database_url, sql_engine
+from .models import build_model, model_spec
 
 # %% auto #0
 __all__ = ['STAGES', 'PROTECTED', 'metadata', 'versions_table', 'aliases_table', 'transitions_table', 'RegistryError',
@@ -66,17 +66,6 @@ transitions_table = sa.Table(
 )
 
 # %% ../nbs/07_registry.ipynb #812f72ac
-def _class_path(obj_or_cls) -> str:
-    cls = obj_or_cls if isinstance(obj_or_cls, type) else type(obj_or_cls)
-    return f"{cls.__module__}:{cls.__qualname__}"
-
-def _import(path: str):
-    module, _, name = path.partition(":")
-    obj = importlib.import_module(module)
-    for part in name.split("."):
-        obj = getattr(obj, part)
-    return obj
-
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -118,8 +107,7 @@ class Registry:
             version = (latest or 0) + 1
             folder = self.root / "models" / name / f"v{version}"
             weights = _write_weights(model, folder)
-            record = dict(name=name, version=version, stage="none", model_class=_class_path(model),
-                          config_class=_class_path(model.cfg), config=json_config(model.cfg), input_schema=input_schema,
+            record = dict(name=name, version=version, stage="none", **model_spec(model), input_schema=input_schema,
                           output_schema=output_schema, metrics=json_config(lineage["metrics"]), run_id=run_id,
                           datasets=lineage["datasets"], code=lineage["code"], hash=content_hash(weights), path=str(weights),
                           description=description, created=_now())
@@ -268,8 +256,7 @@ def load(self: Registry, ref: str, device: str = "cpu") -> tuple[nn.Module, dict
     if found != record["hash"]:
         raise RegistryError(f"{record['name']} v{record['version']}: weights {path} have hash {found[:12]}…, registered "
                             f"{record['hash'][:12]}…: the file was changed or corrupted; refusing to load it")
-    config = _import(record["config_class"]).model_validate(record["config"])
-    model = _import(record["model_class"])(config)
+    model = build_model(record)
     model.load_state_dict(load_file(path, device=device))
     return model.to(device).eval(), record
 

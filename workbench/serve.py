@@ -614,8 +614,8 @@ def remember(self: ModelService, key: tuple, out: Any) -> None:
 
 @patch
 async def respond(self: ModelService, name: str, inputs: Any, api_key: str | None = None,
-                  claimed_caller: str | None = None) -> dict:
-    "Validate, look up the cache, answer (batched), log and count one request."
+                  claimed_caller: str | None = None, source: dict | None = None) -> dict:
+    "Validate, look up the cache, answer (batched), log (with `source`, what the inputs came from) and count one request."
     self.served(name)
     p, start, request_id = self.predictor, time.perf_counter(), uuid.uuid4().hex
     caller = await self.caller(api_key)
@@ -643,7 +643,7 @@ async def respond(self: ModelService, name: str, inputs: Any, api_key: str | Non
     outputs = out.tolist()
     if self.governance is not None:
         await asyncio.to_thread(self.governance.log_prediction, caller, name, version, x.numpy(), outputs, request_id,
-                                claimed_caller=claimed_caller)
+                                claimed_caller=claimed_caller, **(source or {}))
     if self.capture is not None:
         await asyncio.to_thread(self.capture.append, captured(request_id, name, version, x, outputs))
     self.metrics.record(name, version, "ok", time.perf_counter() - start)

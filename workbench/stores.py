@@ -8,6 +8,8 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
+from fastcore.basics import patch
+
 from .core import Workspace
 
 # %% auto #0
@@ -51,3 +53,18 @@ class Stores:
         "`Governance` around `registry` (its audit trail in `registry/audit/`)."
         from workbench.governance import Governance
         return Governance(self.registry)
+
+# %% ../nbs/08a_stores.ipynb #f5d43111
+@patch
+def trace(self: Stores, credential: str, request_id: str) -> dict:
+    "A served prediction's chain: the audited prediction → its model version → the training run → the data lineage."
+    entries = [e for e in self.governance.read_predictions(credential) if e["details"].get("request_id") == request_id]
+    if not entries:
+        raise KeyError(f"no prediction with request_id {request_id!r} in the prediction log")
+    entry, record = entries[0], self.registry.resolve(entries[0]["target"])
+    run = self.runs.get(record["run_id"]) if record.get("run_id") else None
+    return {"prediction": {"time": entry["time"], "caller": entry["actor"], **entry["details"]},
+            "model": {k: record[k] for k in ("name", "version", "stage", "hash", "run_id")},
+            "run": run and {k: run[k] for k in ("id", "name", "seed", "code", "datasets", "config")},
+            "datasets": [a for name, version in (record.get("datasets") or {}).items()
+                         for a in self.data.lineage(name, int(version))]}

@@ -9,7 +9,7 @@ import math
 import random
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 import optuna
 import pandas as pd
@@ -64,7 +64,9 @@ def study_storage(url: str, attempts: int = 5) -> optuna.storages.RDBStorage:
 
 def search(store: RunStore, space: Callable[[optuna.Trial], dict], train: Callable[[dict, int, Run, optuna.Trial], float],
            study: str, n_trials: int, direction: str = "maximize", sampler: str | optuna.samplers.BaseSampler = "tpe",
-           pruner: str | None = None, max_epochs: int = 10, seed: int = 0, storage: str | None = None) -> optuna.Study:
+           pruner: str | None = None, max_epochs: int = 10, seed: int = 0, storage: str | None = None,
+           enqueue: Iterable[dict] = (),       # configurations to try first (e.g. the defaults), before the sampler's
+           datasets: Iterable[str] = ()) -> optuna.Study:   # dataset refs every trial's run trained on (its lineage)
     "Run `n_trials` trials of a (possibly shared) Optuna study; each trial is a tracked run linked to the study."
     if isinstance(sampler, str) and sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)} or pass an Optuna sampler")
@@ -74,11 +76,14 @@ def search(store: RunStore, space: Callable[[optuna.Trial], dict], train: Callab
                                  load_if_exists=True,
                                  sampler=SAMPLERS[sampler](seed=seed) if isinstance(sampler, str) else sampler,
                                  pruner=make_pruner(pruner, max_epochs))
+    for params in enqueue:
+        opened.enqueue_trial(params)
+    datasets = list(datasets)
 
     def objective(trial: optuna.Trial) -> float:
         config = space(trial)
         trial_seed = seed * 10_000 + trial.number
-        run = store.start_run(f"{study}#{trial.number}", config=config, seed=trial_seed, study=study,
+        run = store.start_run(f"{study}#{trial.number}", config=config, seed=trial_seed, study=study, datasets=datasets,
                               tags=[f"trial:{trial.number}", f"sampler:{sampler_name}", f"pruner:{pruner}"])
         trial.set_user_attr("run_id", run.id)
         try:
