@@ -221,11 +221,18 @@ def synthetic_cohort(patients: int, seed: int = 0, size: int = 64,
             studies.append(synthetic_study(patient, scanner, lesion, study_seed, size=size, study_date=date))
     return studies
 
-def model_input(ds: Dataset, size: int, center: float = 40, width: float = 400) -> np.ndarray:
-    "A study as a network reads it: HU through the window (`center`, `width`), resized to (1, size, size), float32."
-    from monai.transforms import Resize
+def model_input(ds: Dataset, size: int, center: float = 40, width: float = 400,
+                spacing: float | None = None) -> np.ndarray:   # mm per pixel: resample to it, keep a fixed field of view
+    "A study as a network reads it: HU through the window (`center`, `width`), as (1, size, size) float32."
+    from monai.transforms import ResizeWithPadOrCrop, Resize, Zoom
     image = window(hounsfield(ds), center, width)[None]
-    return np.asarray(Resize((size, size), mode="area")(image), dtype=np.float32)
+    if spacing is None:
+        return np.asarray(Resize((size, size), mode="area")(image), dtype=np.float32)
+    if "PixelSpacing" not in ds or spacing <= 0:
+        raise DicomError(f"resampling to {spacing} mm needs a positive spacing and the study's PixelSpacing")
+    zoom = [float(s) / spacing for s in ds.PixelSpacing]
+    image = Zoom(zoom, mode="area" if max(zoom) <= 1 else "bilinear", keep_size=False)(image)
+    return np.asarray(ResizeWithPadOrCrop((size, size))(image), dtype=np.float32)
 
 def augmentation(seed: int = 0):
     "Training-time randomness as a MONAI `Compose`: flips, 90° rotations, mild noise and intensity shift."

@@ -150,58 +150,62 @@ class FeatureStore:
         record = yaml.safe_load((self._view_dir(name) / f"{version}.yaml").read_text())
         return AppliedView(FeatureView.model_validate(record["definition"]), version, record["dataset"])
 
-    def apply(self, view: FeatureView) -> int:
-        "Register `view` (a new version when its definition changed) and build its offline table; return the version."
-        versions = self.versions(view.name)
-        if versions:
-            latest = self.view(view.name)
-            if latest.definition == view:
-                return latest.version
-        table = self._build(view)
-        card = self.data.ingest_table(f"fv-{view.name}", table, source=f"feature view {view.name}",
-                                      parents=[view.source],
-                                      transformation=Transformation(name=f"feature-view:{view.name}",
-                                                                    params={"definition": view.definition_hash()},
-                                                                    code_version=source_hash(FeatureStore._build)))
-        version = (versions[-1] + 1) if versions else 1
-        record = {"definition": view.model_dump(mode="json"), "dataset": card.ref,
-                  "created_at": dt.datetime.now(dt.timezone.utc).isoformat()}
-        path = self._view_dir(view.name) / f"{version}.yaml"
-        staged = atomic_write(path.with_name(f".{version}.{uuid.uuid4().hex}.yaml"), yaml.safe_dump(record, sort_keys=False))
-        try:
-            os.link(staged, path)               # create-if-absent: no window between the check and the write
-        except FileExistsError:
-            raise FeatureError(f"{view.name}@{version} was applied by another writer meanwhile; retry") from None
-        finally:
-            staged.unlink()
-        self._serving.pop(view.name, None)
-        return version
+# %% ../nbs/02_features.ipynb #05d566c2
+@patch
+def apply(self: FeatureStore, view: FeatureView) -> int:
+    "Register `view` (a new version when its definition changed) and build its offline table; return the version."
+    versions = self.versions(view.name)
+    if versions:
+        latest = self.view(view.name)
+        if latest.definition == view:
+            return latest.version
+    table = self._build(view)
+    card = self.data.ingest_table(f"fv-{view.name}", table, source=f"feature view {view.name}",
+                                  parents=[view.source],
+                                  transformation=Transformation(name=f"feature-view:{view.name}",
+                                                                params={"definition": view.definition_hash()},
+                                                                code_version=source_hash(FeatureStore._build)))
+    version = (versions[-1] + 1) if versions else 1
+    record = {"definition": view.model_dump(mode="json"), "dataset": card.ref,
+              "created_at": dt.datetime.now(dt.timezone.utc).isoformat()}
+    path = self._view_dir(view.name) / f"{version}.yaml"
+    staged = atomic_write(path.with_name(f".{version}.{uuid.uuid4().hex}.yaml"), yaml.safe_dump(record, sort_keys=False))
+    try:
+        os.link(staged, path)               # create-if-absent: no window between the check and the write
+    except FileExistsError:
+        raise FeatureError(f"{view.name}@{version} was applied by another writer meanwhile; retry") from None
+    finally:
+        staged.unlink()
+    self._serving.pop(view.name, None)
+    return version
 
-    def _build(self, view: FeatureView) -> pd.DataFrame:
-        "The view's offline table: source (transformed), checked, UTC, one row per (key, time), sorted."
-        card = self.data.card(view.source)
-        frame = self.data.load(card.name, card.version)
-        if view.transformation:
-            if view.transformation not in TRANSFORMATIONS:
-                raise FeatureError(f"no transformation {view.transformation!r}; registered: {sorted(TRANSFORMATIONS)}")
-            frame = TRANSFORMATIONS[view.transformation](frame, **view.params)
-        needed = [view.join_key, view.timestamp, *(f.name for f in view.features)]
-        missing = [c for c in needed if c not in frame.columns]
-        if missing:
-            raise FeatureError(f"feature view {view.name!r}: columns {missing} are not in {card.ref}; "
-                               f"it has {list(frame.columns)}")
-        table = frame[needed].copy()
-        table[view.timestamp] = utc_timestamps(table[view.timestamp], view.timestamp)
-        for feature in view.features:
-            table[feature.name] = _typed(table[feature.name], feature, view.name)
-        table = table.drop_duplicates([view.join_key, view.timestamp], keep="last")
-        return table.sort_values([view.join_key, view.timestamp], kind="stable").reset_index(drop=True)
+@patch
+def _build(self: FeatureStore, view: FeatureView) -> pd.DataFrame:
+    "The view's offline table: source (transformed), checked, UTC, one row per (key, time), sorted."
+    card = self.data.card(view.source)
+    frame = self.data.load(card.name, card.version)
+    if view.transformation:
+        if view.transformation not in TRANSFORMATIONS:
+            raise FeatureError(f"no transformation {view.transformation!r}; registered: {sorted(TRANSFORMATIONS)}")
+        frame = TRANSFORMATIONS[view.transformation](frame, **view.params)
+    needed = [view.join_key, view.timestamp, *(f.name for f in view.features)]
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        raise FeatureError(f"feature view {view.name!r}: columns {missing} are not in {card.ref}; "
+                           f"it has {list(frame.columns)}")
+    table = frame[needed].copy()
+    table[view.timestamp] = utc_timestamps(table[view.timestamp], view.timestamp)
+    for feature in view.features:
+        table[feature.name] = _typed(table[feature.name], feature, view.name)
+    table = table.drop_duplicates([view.join_key, view.timestamp], keep="last")
+    return table.sort_values([view.join_key, view.timestamp], kind="stable").reset_index(drop=True)
 
-    def parquet(self, name: str, version: int | str = "latest") -> str:
-        "Path of the Parquet object holding a view version's offline table (for DuckDB)."
-        ref = self.view(name, version).dataset
-        card = self.data.card(ref)
-        return self.data.objects.path(card.objects["table.parquet"])
+@patch
+def parquet(self: FeatureStore, name: str, version: int | str = "latest") -> str:
+    "Path of the Parquet object holding a view version's offline table (for DuckDB)."
+    ref = self.view(name, version).dataset
+    card = self.data.card(ref)
+    return self.data.objects.path(card.objects["table.parquet"])
 
 # %% ../nbs/02_features.ipynb #09c65707
 def _typed(series: pd.Series, feature: Feature, view: str) -> pd.Series:

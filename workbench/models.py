@@ -183,7 +183,8 @@ class Block(nn.Module):
 
     def forward(self, x, mask=None):
         h = self.norm1(x)
-        out, self.attention = self.attn(h, h, h, attn_mask=mask, need_weights=True, average_attn_weights=False)
+        out, attention = self.attn(h, h, h, attn_mask=mask, need_weights=True, average_attn_weights=False)
+        self.attention = attention.detach()       # kept to look at, not to train through (nor to hold the graph)
         x = x + out
         return x + self.mlp(self.norm2(x))
 

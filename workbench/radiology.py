@@ -64,7 +64,7 @@ def dicom_finding(outputs: list, temperature: float = 1.0, target: int = 1) -> f
     return float(torch.softmax(torch.tensor(outputs) / temperature, -1)[target])
 
 def add_dicom_route(app: FastAPI, size: int, center: float = 40, width: float = 400, temperature: float = 1.0,
-                    target: int = 1) -> FastAPI:
+                    target: int = 1, spacing: float | None = None) -> FastAPI:   # as `workbench.dicom.model_input`
     "Add `POST /v1/models/{name}/predict.dcm` (a de-identified DICOM in; probability and heatmap out) to a serving app."
     service = app.state.service
     explainer = Explainer(service.predictor, target)
@@ -81,7 +81,7 @@ def add_dicom_route(app: FastAPI, size: int, center: float = 40, width: float = 
             if str(study.get("PatientIdentityRemoved", "")).upper() != "YES":
                 raise DicomError("the study is not de-identified (PatientIdentityRemoved is not YES): de-identify it "
                                  "before it leaves the hospital's ingest (workbench.dicom.deidentify)")
-            x = torch.from_numpy(model_input(study, size, center, width))
+            x = torch.from_numpy(model_input(study, size, center, width, spacing))
         except DicomError as e:
             service.metrics.record(name, service.predictor.version, "invalid")
             raise HTTPException(422, [{"loc": ["body"], "msg": str(e), "type": "value_error"}]) from None

@@ -44,8 +44,8 @@ from .registry import Registry, StageChanged
 __all__ = ['log', 'LATENCY_BUCKETS', 'InputError', 'ReloadError', 'Loaded', 'artifact_key', 'Predictor', 'swap_in',
            'QueueTimeout', 'Overloaded', 'DynamicBatcher', 'Answered', 'Fallback', 'fallback_tradeoff', 'Canary',
            'ServiceMetrics', 'PredictRequest', 'inputs_schema', 'PredictResponse', 'captured', 'input_key',
-           'answer_bytes', 'read_npy', 'BodyLimit', 'VersionStats', 'ModelService', 'create_app', 'BackgroundServer',
-           'wait_until_ready']
+           'answer_bytes', 'read_npy', 'BodyLimit', 'VersionStats', 'ModelService', 'add_operations_routes',
+           'create_app', 'BackgroundServer', 'wait_until_ready']
 
 # %% ../nbs/09_serve.ipynb #3b0e7a51
 log = logging.getLogger("workbench.serve")
@@ -714,6 +714,45 @@ def statistics(self: ModelService) -> dict:
                                                    "active": canary.active}}
 
 # %% ../nbs/09_serve.ipynb #3c9b7d15
+def add_operations_routes(app: FastAPI, service: ModelService) -> None:
+    "The routes around predictions: metadata, reload, canary weight, health, readiness, Prometheus metrics, statistics."
+    predictor = service.predictor
+
+    @app.get("/v1/models/{name}")
+    async def metadata(name: str):
+        service.served(name)
+        r = predictor.record
+        return {"name": r["name"], "version": r["version"], "ref": predictor.ref, "stage": r["stage"], "hash": r["hash"],
+                "input_schema": r["input_schema"], "output_schema": r["output_schema"], "metrics": r["metrics"]}
+
+    @app.post("/v1/models/{name}/reload")
+    async def reload(name: str, x_api_key: str = Header(None)):
+        service.served(name)
+        return await service.reload(x_api_key)
+
+    @app.post("/v1/models/{name}/canary")
+    async def set_canary_weight(name: str, weight: float, x_api_key: str = Header(None)):
+        service.served(name)
+        return await service.set_canary_weight(x_api_key, weight)
+
+    @app.get("/health")
+    async def health():
+        return {"status": "ok"}
+
+    @app.get("/ready")
+    async def ready():
+        if not service.batcher.running:
+            raise HTTPException(503, "the batcher is not running")
+        return {"ready": True, "model": predictor.name, "version": predictor.version}
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics():
+        return Response(service.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/v1/stats")
+    async def statistics():
+        return service.statistics()
+
 def create_app(predictor: Predictor | Fallback, max_batch_size: int = 32, max_delay_ms: float = 2.0,
                queue_timeout_s: float = 5.0, cache_bytes: int = 64 << 20, max_body_bytes: int = 1_000_000,
                max_rows: int = 1024, max_queue: int = 1024, governance: Governance | None = None,
@@ -761,41 +800,7 @@ def create_app(predictor: Predictor | Fallback, max_batch_size: int = 32, max_de
             raise HTTPException(422, [{"loc": ["body"], "msg": e.reason, "type": "value_error"}]) from None
         return await service.respond(name, inputs, x_api_key, x_caller)
 
-    @app.get("/v1/models/{name}")
-    async def metadata(name: str):
-        service.served(name)
-        r = predictor.record
-        return {"name": r["name"], "version": r["version"], "ref": predictor.ref, "stage": r["stage"], "hash": r["hash"],
-                "input_schema": r["input_schema"], "output_schema": r["output_schema"], "metrics": r["metrics"]}
-
-    @app.post("/v1/models/{name}/reload")
-    async def reload(name: str, x_api_key: str = Header(None)):
-        service.served(name)
-        return await service.reload(x_api_key)
-
-    @app.post("/v1/models/{name}/canary")
-    async def set_canary_weight(name: str, weight: float, x_api_key: str = Header(None)):
-        service.served(name)
-        return await service.set_canary_weight(x_api_key, weight)
-
-    @app.get("/health")
-    async def health():
-        return {"status": "ok"}
-
-    @app.get("/ready")
-    async def ready():
-        if not service.batcher.running:
-            raise HTTPException(503, "the batcher is not running")
-        return {"ready": True, "model": predictor.name, "version": predictor.version}
-
-    @app.get("/metrics", include_in_schema=False)
-    async def prometheus_metrics():
-        return Response(service.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
-
-    @app.get("/v1/stats")
-    async def statistics():
-        return service.statistics()
-
+    add_operations_routes(app, service)
     return app
 
 # %% ../nbs/09_serve.ipynb #9d52cbde
