@@ -1,9 +1,10 @@
 """Explanation overhead: `workbench.explain.explain` with integrated gradients vs the same bare Captum call.
 
 64 images 3×64×64, a small CNN (SmallResNet, widths 16 and 32, untrained: the cost does not depend on the weights),
-IntegratedGradients with 50 steps from a zero baseline, a batch of 64 at a time, convergence delta on. Ours is called as a user calls it:
-no target (so it first predicts the classes, one forward pass), returning an `Explanation`; the baseline is Captum
-called on the same inputs with the classes already known. Goal (issue 18): overhead <= 5 %, a time ratio <= 1.05.
+IntegratedGradients with 50 steps from a zero baseline, a batch of 64 at a time, convergence delta on. Ours is
+called as a user calls it: no target (so it first predicts the classes, one forward pass), returning an `Explanation`;
+the baseline is Captum called on the same inputs with the classes already known. Goal (issue 18): overhead <= 5 %, a
+time ratio <= 1.05.
 Single-threaded, interleaved, 3 times each, medians compared.
 """
 import statistics

@@ -48,7 +48,8 @@ def best_of(fn, repeat: int = 3) -> float:
 
 def bare_duckdb(parquet: str, labels: pd.DataFrame, ttl: int) -> pd.DataFrame:
     "The same join written directly: the physical baseline for our wrapper."
-    cols = ", ".join(f"CASE WHEN f.ts >= e.event_timestamp - INTERVAL ({ttl}) SECOND THEN f.{c} END AS {c}" for c in FEATURES)
+    cols = ", ".join(f"CASE WHEN f.ts >= e.event_timestamp - INTERVAL ({ttl}) SECOND THEN "
+                     f"f.{c} END AS {c}" for c in FEATURES)
     with duckdb.connect() as con:
         con.register("labels", labels)
         return con.sql(f"SELECT e.*, {cols} FROM labels e ASOF LEFT JOIN read_parquet('{parquet}') f "
@@ -63,7 +64,8 @@ def feast_peer(feats: pd.DataFrame, labels: pd.DataFrame, work: Path) -> dict | 
     (work / "feast").mkdir()
     feats.to_parquet(work / "feast" / "features.parquet")
     labels.to_parquet(work / "feast" / "labels.parquet")
-    out = subprocess.run([python, str(Path(__file__).with_name("feast_peer.py")), str(work / "feast" / "features.parquet"),
+    out = subprocess.run([python, str(Path(__file__).with_name("feast_peer.py")),
+                          str(work / "feast" / "features.parquet"),
                           str(work / "feast" / "labels.parquet"), str(work / "feast")],
                          capture_output=True, text=True, check=True, timeout=1800)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -81,7 +83,8 @@ def run() -> list[dict]:
         data = DataStore(Path(d) / "data")
         source = data.ingest_table("bench-features", feats, source="bench")
         store = FeatureStore(data, Path(d) / "features")
-        store.apply(FeatureView(name="bench", entity=Entity(name="entity", join_key="entity"), timestamp="ts", ttl_seconds=ttl, source=source.ref,
+        store.apply(FeatureView(name="bench", entity=Entity(name="entity", join_key="entity"), timestamp="ts",
+                                ttl_seconds=ttl, source=source.ref,
                                 features=[Feature(name=f, type="float") for f in FEATURES]))
         parquet = store.parquet("bench")
         requests = [f"bench:{f}" for f in FEATURES]
@@ -109,7 +112,8 @@ def run() -> list[dict]:
         batch = keys[:1000]
         ours_batch = best_of(lambda: store.get_online_features("bench", batch), 10)
         raw_batch = best_of(lambda: con.execute(
-            f'SELECT key, ts, {", ".join(FEATURES)} FROM "bench__v1" WHERE key IN ({",".join("?" * 1000)})', batch).fetchall(), 10)
+            f'SELECT key, ts, {", ".join(FEATURES)} FROM "bench__v1" WHERE key IN ({",".join("?" * 1000)})',
+            batch).fetchall(), 10)
     vs_feast = []
     if peer:
         vs_feast = [
@@ -120,7 +124,8 @@ def run() -> list[dict]:
              "baseline": peer["online_p99_us"], "baseline_name": "Feast SQLite", "unit": "us"},
         ]
     return vs_feast + [
-        {"name": f"point-in-time join {rows:,} x {rows:,}", "ours": ours, "baseline": bare, "baseline_name": "bare DuckDB ASOF",
+        {"name": f"point-in-time join {rows:,} x {rows:,}", "ours": ours, "baseline": bare,
+         "baseline_name": "bare DuckDB ASOF",
          "unit": "s", "label_rows_returned": len(result), "rows_with_null_features": null_share},
         {"name": "online read 1 entity x 10 features, p50", "ours": percentile_us(ours_reads, 50),
          "baseline": percentile_us(raw_reads, 50), "baseline_name": "bare sqlite3", "unit": "us"},

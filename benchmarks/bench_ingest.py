@@ -49,7 +49,8 @@ def run() -> list[dict]:
     return [
         {"name": f"ingest {total_mb} MiB folder", "ours": ours, "baseline": cp, "baseline_name": "cp -r", "unit": "s",
          "goal": "<= 2", "throughput_mb_s": total_mb / ours, "cp_mb_s": total_mb / cp},
-        {"name": f"re-ingest {total_mb} MiB (all stored)", "ours": again, "baseline": cp, "baseline_name": "cp -r", "unit": "s"},
+        {"name": f"re-ingest {total_mb} MiB (all stored)", "ours": again, "baseline": cp,
+         "baseline_name": "cp -r", "unit": "s"},
     ]
 
 

@@ -110,8 +110,9 @@ def run() -> list[dict]:
     print(f"  ours, drifted (BH-significant and effect >= 0.1): {score(set(table.index[table.drifted]), truth)}")
     print(f"  ours, significant only (BH, alpha 0.05):          {score(set(table.index[table.significant]), truth)}")
     print(f"  scipy loop, unadjusted p < 0.05:                  {score({c for c, v in p.items() if v < 0.05}, truth)}")
-    print(table.loc[sorted(truth, key=lambda c: (c[0], int(c[1:]))), ["test", "p_adjusted", "effect", "effect_size", "psi",
-                                                                        "drifted"]].to_string(float_format=lambda v: f"{v:.3g}"))
+    columns = ["test", "p_adjusted", "effect", "effect_size", "psi", "drifted"]
+    rows_in_order = sorted(truth, key=lambda c: (c[0], int(c[1:])))
+    print(table.loc[rows_in_order, columns].to_string(float_format=lambda v: f"{v:.3g}"))
     rows = [{"name": f"drift report, {ROWS // 1000}k x 50 (incl. reference prep)", "ours": first, "baseline": baseline,
              "baseline_name": "scipy ks_2samp/chi2 loop"},
             {"name": f"drift report, {ROWS // 1000}k x 50 (reference prepared)", "ours": later, "baseline": baseline,

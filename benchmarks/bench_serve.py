@@ -10,9 +10,10 @@
    per row at batch 1 as at 32 (it is compute-bound either way), while the MLP reads its 84 MB of weights once per
    call, so a batch of 32 costs about as much as one row. The load comes from wrk (Debian's `wrk`, installed when
    missing), one C thread: a Python client costs ~5 ms of CPU per request and, sharing two cores with the server,
-   was the bottleneck. Bodies are distinct and the server's cache holds about one entry (512 bytes), so the model answers
-   every request of the load tests; the sequential tiny-MLP rows repeat one input, so they measure the HTTP path alone.
-   The CNN is driven twice: with JSON bodies and with `.npy` bodies (`/predict.npy`), which take JSON parsing (done
+   was the bottleneck. Bodies are distinct and the server's cache holds about one entry (512 bytes), so the model
+   answers every request of the load tests; the sequential tiny-MLP rows repeat one input, so they measure the HTTP
+   path alone. The CNN is driven twice: with JSON bodies and with `.npy` bodies (`/predict.npy`), which take JSON
+   parsing (done
    per request, never batched) out of the server's time.
 3. Request encoding: one CNN image (3x64x64, ~250 KB as JSON, 49 KB as .npy) per request, sequential p50 latency with a
    `.npy` body (`/predict.npy`) vs a JSON body.
@@ -46,7 +47,8 @@ from workbench.models import MLP, MLPConfig, ResNetConfig, SmallResNet
 from workbench.registry import Registry
 registry = Registry(sys.argv[1])
 torch.manual_seed(0)
-registry.register("tiny", MLP(MLPConfig(in_features=8, hidden=[16], out_features=3)), {"shape": [None, 8]}, {"shape": [None, 3]})
+registry.register("tiny", MLP(MLPConfig(in_features=8, hidden=[16], out_features=3)), {"shape": [None, 8]},
+                  {"shape": [None, 3]})
 registry.register("cnn", SmallResNet(ResNetConfig(in_channels=3, num_classes=10, widths=[16, 32, 64], blocks=1)),
                   {"shape": [None, 3, 64, 64]}, {"shape": [None, 10]})
 registry.register("wide", MLP(MLPConfig(in_features=1024, hidden=[4096, 4096], out_features=10)),
@@ -142,7 +144,8 @@ def load(url: str, name: str, encoding: str, bodies: list[bytes], clients: int, 
     route, content_type = ROUTES[encoding]
     script = folder / f"{name}-{encoding}.lua"
     script.write_text(LUA % (", ".join(f'"{p}"' for p in paths), route.format(name=name), content_type))
-    out = subprocess.run(["wrk", "-t1", f"-c{clients}", f"-d{seconds}s", "--latency", "--timeout", "30s", "-s", str(script),
+    out = subprocess.run(["wrk", "-t1", f"-c{clients}", f"-d{seconds}s", "--latency", "--timeout", "30s",
+                          "-s", str(script),
                           url], capture_output=True, text=True, check=True).stdout
     if "Non-2xx" in out or "Socket errors" in out:
         raise RuntimeError(f"errors under load:\n{out}")
@@ -164,7 +167,8 @@ def under_storm(url: str, folder: Path, predict, seconds: int = 40) -> tuple[lis
     "Prediction latencies (ms) measured for as long as wrk sends refused admin calls; (latencies, admin calls made)."
     script = folder / "storm.lua"
     script.write_text(STORM)
-    storm = subprocess.Popen(["wrk", "-t1", "-c8", f"-d{seconds}s", "-s", str(script), url], stdout=subprocess.PIPE, text=True)
+    storm = subprocess.Popen(["wrk", "-t1", "-c8", f"-d{seconds}s", "-s", str(script), url],
+                             stdout=subprocess.PIPE, text=True)
     time.sleep(1)                                                   # the storm is on
     latencies = []
     while storm.poll() is None:
@@ -193,7 +197,8 @@ def run() -> list[dict]:
                          "p99_ms": percentile(api_ms, 99), "direct_p99_ms": percentile(direct_ms, 99)})
         images = [torch.rand(1, 3, 64, 64) for _ in range(40)]             # distinct: the 1-entry cache never answers
         bodies = {encoding: [encode(i, encoding) for i in images] for encoding in ROUTES}
-        with Server(db, "cnn@1", max_batch_size=1, max_delay_ms=0.0) as server, httpx.Client(base_url=server.url) as client:
+        with Server(db, "cnn@1", max_batch_size=1,
+                    max_delay_ms=0.0) as server, httpx.Client(base_url=server.url) as client:
             def sender(encoding):
                 turn = iter(range(10**9))
                 route, content_type = ROUTES[encoding]
@@ -212,7 +217,8 @@ def run() -> list[dict]:
             sequential_ms(predict, 200)                                                     # warm up
             quiet = sequential_ms(predict, 1000)
             stormy, admin_calls = under_storm(server.url, Path(tmp), predict)
-        rows.append({"name": f"tiny MLP, p99 latency during {admin_calls} refused admin calls", "ours": percentile(stormy, 99),
+        rows.append({"name": f"tiny MLP, p99 latency during {admin_calls} refused admin calls",
+                     "ours": percentile(stormy, 99),
                      "baseline": percentile(quiet, 99), "baseline_name": "no admin calls", "unit": "ms",
                      "goal": "<= 2", "admin_calls": admin_calls, "p50_ms_storm": statistics.median(stormy),
                      "p50_ms_quiet": statistics.median(quiet)})
@@ -232,10 +238,12 @@ def run() -> list[dict]:
                     results[label] = result
             if name not in per_row:
                 model = Predictor(Registry(db), f"{name}@1")
-                per_row[name] = {bs: statistics.median(sequential_ms(lambda: model.predict(torch.rand(bs, *shape)), 10)) / bs
-                                 for bs in (1, 32)}
+                per_row[name] = {
+                    bs: statistics.median(sequential_ms(lambda: model.predict(torch.rand(bs, *shape)), 10)) / bs
+                    for bs in (1, 32)}
             b, u = results["batched"], results["unbatched"]
-            rows.append({"name": f"{name} {'x'.join(map(str, shape))}, {encoding} bodies, 64 connections, throughput (req/s)",
+            rows.append({"name": f"{name} {'x'.join(map(str, shape))}, {encoding} bodies, 64 connections, "
+                                 f"throughput (req/s)",
                          "ours": b["rps"], "baseline": u["rps"], "baseline_name": "no batching", "unit": "req/s",
                          **({"goal": ">= 4"} if name == "cnn" else {}),                        # issue 9
                          "speedup": b["rps"] / u["rps"], "p50_ms_batched": b["p50"], "p99_ms_batched": b["p99"],

@@ -34,7 +34,8 @@ def main(features_path: str, labels_path: str, workdir: str) -> dict:
     start = time.perf_counter()
     result = store.get_historical_features(entity_df=labels, features=requests).to_df()
     join_seconds = time.perf_counter() - start
-    store.materialize(pd.Timestamp("2026-01-01", tz="UTC").to_pydatetime(), pd.Timestamp("2026-04-01", tz="UTC").to_pydatetime())
+    store.materialize(pd.Timestamp("2026-01-01", tz="UTC").to_pydatetime(),
+                      pd.Timestamp("2026-04-01", tz="UTC").to_pydatetime())
     keys = np.random.default_rng(1).integers(0, int(labels.entity.max()) + 1, 2000).tolist()
     reads = []
     for key in keys:
@@ -42,7 +43,8 @@ def main(features_path: str, labels_path: str, workdir: str) -> dict:
         store.get_online_features(features=requests, entity_rows=[{"entity": key}]).to_dict()
         reads.append(time.perf_counter() - t)
     return {"join_seconds": join_seconds, "rows_returned": len(result), "label_rows": len(labels),
-            "online_p50_us": float(np.percentile(reads, 50) * 1e6), "online_p99_us": float(np.percentile(reads, 99) * 1e6)}
+            "online_p50_us": float(np.percentile(reads, 50) * 1e6),
+            "online_p99_us": float(np.percentile(reads, 99) * 1e6)}
 
 
 if __name__ == "__main__":

@@ -19,7 +19,8 @@ def run(cmd, cwd=ROOT, timeout=600, env=None, check=True) -> subprocess.Complete
     "Run a command, capturing text output; on an unexpected exit code, fail showing the output."
     result = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
     if check and result.returncode != 0:
-        pytest.fail(f"{cmd} exited {result.returncode}\n--- stdout\n{result.stdout[-4000:]}\n--- stderr\n{result.stderr[-4000:]}")
+        pytest.fail(f"{cmd} exited {result.returncode}\n--- stdout\n{result.stdout[-4000:]}\n--- "
+                    f"stderr\n{result.stderr[-4000:]}")
     return result
 
 
@@ -35,7 +36,8 @@ def workbench_serve(ref: str, registry: Path, env: dict, *options: str):
     "`workbench serve REF` as a real process on a free loopback port: yields (url, process); stopped by SIGTERM."
     from workbench.serve import wait_until_ready
     port = free_port()
-    proc = subprocess.Popen([BIN / "workbench", "serve", ref, "--registry", str(registry), "--port", str(port), *options],
+    proc = subprocess.Popen([BIN / "workbench", "serve", ref, "--registry", str(registry), "--port",
+                             str(port), *options],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -31,10 +31,12 @@ def make_files(folder: Path, n: int, size: int) -> Path:
 def test_sigkill_mid_ingest_leaves_no_partial_object_or_card(tmp_path):
     files = make_files(tmp_path / "scans", n=200, size=2 << 20)
     root = tmp_path / "store"
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(root), str(files)], env={**os.environ, "WORKBENCH_PROGRESS": "0"})
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(root), str(files)],
+                              env={**os.environ, "WORKBENCH_PROGRESS": "0"})
     objects = root / "objects"
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not any(p.is_file() for p in objects.rglob("*")):   # a stored object, not just its folder
+    # a stored object, not just its folder
+    while time.monotonic() < deadline and not any(p.is_file() for p in objects.rglob("*")):
         time.sleep(0.01)
     writer.send_signal(signal.SIGKILL)
     assert writer.wait() == -signal.SIGKILL
@@ -116,7 +118,8 @@ def test_fifty_random_kills_during_ingest_leave_fsck_clean(tmp_path):
     store = DataStore(tmp_path / "store")
     assert store.fsck(remove_staging=True)["corrupt"] == []
     assert store.ingest_files("scans", files).rows == 12
-    report = store.fsck()                       # tables the killed writers stored but never registered stay unreferenced
+    # tables the killed writers stored but never registered stay unreferenced
+    report = store.fsck()
     assert report["corrupt"] == report["missing"] == report["bad_cards"] == report["staging"] == [], report
 
 

@@ -45,7 +45,8 @@ def test_point_in_time_join_matches_brute_force(events, rows, ttl_hours):
         data = DataStore(Path(d) / "data")
         source = data.ingest_table("events", events[["key", "ts", "value"]], source="hypothesis")
         store = FeatureStore(data, Path(d) / "features")
-        store.apply(FeatureView(name="v", entity=Entity(name="key", join_key="key"), timestamp="ts", features=[Feature(name="value", type="float")],
+        store.apply(FeatureView(name="v", entity=Entity(name="key", join_key="key"), timestamp="ts",
+                                features=[Feature(name="value", type="float")],
                                 ttl_seconds=ttl_hours * 3600, source=source.ref))
         got = store.get_historical_features(entities[["key", "event_timestamp"]], ["v:value"])
     expected = reference(events, entities, pd.Timedelta(hours=ttl_hours))
@@ -62,7 +63,8 @@ def test_concurrent_materialize_and_reads_do_not_corrupt_the_online_store(tmp_pa
     data = DataStore(tmp_path / "data")
     source = data.ingest_table("events", events, source="test")
     store = FeatureStore(data, tmp_path / "features")
-    store.apply(FeatureView(name="v", entity=Entity(name="key", join_key="key"), timestamp="ts", features=[Feature(name="value", type="float")],
+    store.apply(FeatureView(name="v", entity=Entity(name="key", join_key="key"), timestamp="ts",
+                            features=[Feature(name="value", type="float")],
                             ttl_seconds=86400 * 365, source=source.ref))
     errors, seen = [], []
 
@@ -78,7 +80,8 @@ def test_concurrent_materialize_and_reads_do_not_corrupt_the_online_store(tmp_pa
         try:
             for _ in range(300):
                 keys = rng.integers(0, n_keys, 20).tolist()
-                seen.append([(k, row["value"], row["ts"]) for k, row in zip(keys, reader_store.get_online_features("v", keys))])
+                rows = reader_store.get_online_features("v", keys)
+                seen.append([(k, row["value"], row["ts"]) for k, row in zip(keys, rows)])
         except Exception as e:               # pragma: no cover - reported below
             errors.append(e)
 

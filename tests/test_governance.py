@@ -13,12 +13,14 @@ from workbench.models import MLP, MLPConfig
 from workbench.registry import Registry
 gov = Governance(Registry(sys.argv[1]))
 admin = gov.bootstrap("root")
-keys = {n: gov.add_user(admin, n, [r]) for n, r in [("ana", "data-scientist"), ("raj", "reviewer"), ("ops", "release-manager")]}
+roles = [("ana", "data-scientist"), ("raj", "reviewer"), ("ops", "release-manager")]
+keys = {n: gov.add_user(admin, n, [r]) for n, r in roles}
 (gov.policies).mkdir(parents=True, exist_ok=True)
 (gov.policies / "m.yaml").write_text("require_lineage: false\\n")
 schema = ({"shape": [None, 4]}, {"shape": [None, 2]})
 for _ in range(4):
-    v = gov.register(keys["ana"], "m", MLP(MLPConfig(in_features=4, hidden=[3], out_features=2)), *schema, metrics={"accuracy": 1.0})
+    v = gov.register(keys["ana"], "m", MLP(MLPConfig(in_features=4, hidden=[3], out_features=2)), *schema,
+                     metrics={"accuracy": 1.0})
     gov.promote(keys["ops"], "m", v, "staging")
     gov.approve(keys["raj"], gov.request(keys["ana"], "m", v, "production"))
 print(keys["ops"])
@@ -60,7 +62,8 @@ def test_four_concurrent_promotions_leave_one_production_version(tmp_path):
         table = registry.versions("m")
         assert (table.stage == "production").sum() == 1, table
         assert sorted(table.stage) == ["archived"] * 3 + ["production"], table
-        promotions = [e for e in gov.audit.entries() if e["action"] == "promote" and e["details"]["stage"] == "production"
+        promotions = [e for e in gov.audit.entries()
+                      if e["action"] == "promote" and e["details"]["stage"] == "production"
                       and e["outcome"] != "intent"]
         assert len(promotions) == 4 and all(e["outcome"] == "ok" for e in promotions), promotions
         assert gov.audit.unfinished() == []              # every intent has its outcome

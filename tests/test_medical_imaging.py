@@ -56,10 +56,12 @@ def test_the_case_study_runs_and_no_identity_leaves_ingest(tmp_path):
     reviewer = json.loads((ws / "audit" / "pipeline-keys.json").read_text())["reviewer"]
     chain = trace(stores, reviewer, answer["request_id"])          # prediction → model → run → data → raw files
     assert chain["prediction"]["file_sha256"] == hashlib.sha256(study).hexdigest()
-    assert (chain["model"]["version"], chain["run"]["id"]) == (int(version), record["steps"]["train"]["outputs"]["run_id"])
+    assert (chain["model"]["version"], chain["run"]["id"]) == (int(version),
+                                                               record["steps"]["train"]["outputs"]["run_id"])
     assert chain["raw_dicom_sha256"] == sorted(index.raw_sha256) and len(index) == len(cohort)
 
-    planted = set().union(*(identifiers(ds) for ds, _ in cohort)) | {str(ds.PatientName).split("^")[0] for ds, _ in cohort}
+    planted = set().union(*(identifiers(ds) for ds,
+                            _ in cohort)) | {str(ds.PatientName).split("^")[0] for ds, _ in cohort}
     # birth dates are checked per file in the dicom chapter; here, among 120 patients, a shifted date of one patient
     # can equal another's real birth date by chance, so the workspace-wide scan looks for the high-entropy identifiers
     planted = {secret for secret in planted if not (len(secret) == 8 and secret.isdigit())}
@@ -69,7 +71,8 @@ def test_the_case_study_runs_and_no_identity_leaves_ingest(tmp_path):
 
 
 def test_a_rerun_with_the_same_seed_reproduces_every_number(tmp_path):
-    "Two fresh workspaces, the same seed: the same data hashes, the same AUCs, intervals, calibration and pointing game."
+    """Two fresh workspaces, the same seed: the same data hashes, the same AUCs, intervals, calibration and pointing
+    game."""
     outputs = []
     for ws in (tmp_path / "a", tmp_path / "b"):
         run([BIN / "workbench", "pipeline", "run", ROOT / "case_studies/medical_imaging/pipeline.yaml",

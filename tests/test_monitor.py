@@ -72,13 +72,15 @@ def test_quality_from_the_audit_log_and_late_labels(served):
     assert len(joined) == 80 * ROWS
     direct_probs = torch.softmax(torch.tensor([o for r in served["replies"][:80] for o in r["outputs"]]), -1).numpy()
     direct = quality(direct_probs, np.array(list(truth.values())))
-    ours = quality(np.stack(joined.set_index("id").loc[list(truth), "probs"].to_numpy()), np.array(list(truth.values())))
+    ours = quality(np.stack(joined.set_index("id").loc[list(truth), "probs"].to_numpy()),
+                   np.array(list(truth.values())))
     assert ours == pytest.approx(direct)
 
 
 def test_captured_inputs_show_the_injected_drift(served):
     events, _ = EventLog(served["tmp"] / "captured.jsonl").read(0, 10**6)
-    assert len(events) == REQUESTS * ROWS and {e["id"].split(":")[0] for e in events} == {r["request_id"] for r in served["replies"]}
+    assert len(events) == REQUESTS * ROWS
+    assert {e["id"].split(":")[0] for e in events} == {r["request_id"] for r in served["replies"]}
     inputs = pd.DataFrame([e["inputs"] for e in events], columns=["x0", "x1", "x2"])
     half = len(inputs) // 2
     report = DriftReference(inputs.iloc[:half]).compare(inputs.iloc[half:])

@@ -35,3 +35,19 @@ def test_lessons_have_one_parameters_cell_and_export_nothing(path):
     tagged = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
     assert len(tagged) == 1, f"{path.name} needs exactly one cell tagged 'parameters' for papermill"
     assert not any("#| export" in "".join(c["source"]) or "default_exp" in "".join(c["source"]) for c in cells)
+
+
+LINE_LIMIT = 120
+SOURCES = sorted(p for folder in ("tests", "benchmarks", "tools", "pipelines") for p in (ROOT / folder).rglob("*.py"))
+
+
+def long_lines(text: str) -> list[str]:
+    return [f"{len(line)} characters: {line.strip()[:80]}…" for line in text.splitlines() if len(line) > LINE_LIMIT]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS + SOURCES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_code_lines_fit_the_limit(path):
+    "The house limit (120 characters) on every code line we write: notebook code cells and the scripts beside them."
+    sources = [source for _, source in code_cells(path)] if path.suffix == ".ipynb" else [path.read_text()]
+    too_long = [line for source in sources for line in long_lines(source)]
+    assert not too_long, f"{path.relative_to(ROOT)} has lines over {LINE_LIMIT} characters:\n" + "\n".join(too_long[:5])

@@ -38,7 +38,8 @@ def test_make_run_runs_the_reference_pipeline(first):
     steps = record["steps"]
     assert steps["evaluate"]["outputs"]["accuracy"] > 0.65
     assert steps["serve"]["outputs"]["requests_ok"] == 40
-    assert steps["monitor"]["outputs"]["dataset_drift"] is True and steps["monitor"]["outputs"]["alerts"] == ["dataset_drift"]
+    monitored = steps["monitor"]["outputs"]
+    assert monitored["dataset_drift"] is True and monitored["alerts"] == ["dataset_drift"]
     assert steps["register"]["outputs"]["model"] == "churn@1" and steps["retrain"]["outputs"]["model"] == "churn@2"
     assert first["report"].endswith("report.html") and "✓ retrain" in first["stdout"]
     html = open(first["report"]).read()
@@ -64,12 +65,15 @@ def test_second_run_is_cached_and_a_changed_parameter_reruns_only_its_step(first
         again = cli(ws, "run", ROOT / "pipelines/reference/pipeline.yaml", "--profile", "cpu-small")
         walls.append(time.monotonic() - start)
         assert again.stdout.count("↺") == 9 and "▶" not in again.stdout
-        record = json.loads((ws / "pipelines/reference" / again.stdout.split(" run ")[1].split()[0] / "run.json").read_text())
+        run_id = again.stdout.split(" run ")[1].split()[0]
+        record = json.loads((ws / "pipelines/reference" / run_id / "run.json").read_text())
         assert record["status"] == "succeeded" and {s["status"] for s in record["steps"].values()} == {"cached"}
     cached_seconds = min(walls)
-    # the whole command, process start to exit, against the whole first `make run`: no papermill, torch, pandas or kernel
+    # the whole command, process start to exit, against the whole first `make run`: no papermill, torch, pandas or
+    # kernel
     assert cached_seconds <= 0.05 * first["seconds"], (walls, first["seconds"])
-    print(f"first run {first['seconds']:.1f} s wall; cached run {cached_seconds:.2f} s wall ({record['seconds']:.3f} s in the runner)")
+    print(f"first run {first['seconds']:.1f} s wall; cached run {cached_seconds:.2f} s wall ({record['seconds']:.3f} s "
+          f"in the runner)")
     # the cause, checked without a clock: a cached run never imports the heavy stacks
     traced = run([BIN / "python", "-X", "importtime", BIN / "workbench", "pipeline", "run",
                   ROOT / "pipelines/reference/pipeline.yaml", "--profile", "cpu-small", "--workspace", ws])
@@ -103,9 +107,11 @@ def test_a_broken_step_fails_by_name_and_resume_completes(first, tmp_path):
 @pytest.mark.parametrize("change, reason", [
     (lambda s: s["steps"]["ingest"].update(after=["retrain"]), "the steps form a cycle"),
     (lambda s: s["steps"]["clean"].update(notebook="missing.ipynb"), "does not exist"),
-    (lambda s: s["steps"]["train"].setdefault("parameters", {}).update(learning_rate=0.1), "declares no parameter 'learning_rate'"),
+    (lambda s: s["steps"]["train"].setdefault("parameters", {}).update(learning_rate=0.1),
+     "declares no parameter 'learning_rate'"),
     (lambda s: s["steps"]["serve"]["inputs"].update(model="register.weights"), "declares outputs ['model']"),
-    (lambda s: s["steps"]["train"].setdefault("parameters", {}).update(epochs={1, 2}), "parameter 'epochs' of step 'train': set"),
+    (lambda s: s["steps"]["train"].setdefault("parameters", {}).update(epochs={1, 2}),
+     "parameter 'epochs' of step 'train': set"),
     (lambda s: s["steps"]["serve"]["inputs"].update(model="register"), "input 'register' is neither 'step.output' nor"),
 ])
 def test_bad_specs_are_refused_before_any_step_runs(first, tmp_path, change, reason):

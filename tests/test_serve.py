@@ -42,7 +42,8 @@ FUZZ_CASES = 100                                # per operation
 
 
 def rss_kb(pid: int) -> int:
-    return int(next(l for l in Path(f"/proc/{pid}/status").read_text().splitlines() if l.startswith("VmRSS")).split()[1])
+    return int(next(l for l in Path(f"/proc/{pid}/status").read_text().splitlines()
+                    if l.startswith("VmRSS")).split()[1])
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +103,8 @@ def test_load_many_concurrent_clients(server):
 
 async def _warm(url):
     async with httpx.AsyncClient(base_url=url) as client:
-        await asyncio.gather(*(client.post("/v1/models/echo/predict", json={"inputs": [[0.5] * 8]}) for _ in range(200)))
+        await asyncio.gather(*(client.post("/v1/models/echo/predict",
+                                           json={"inputs": [[0.5] * 8]}) for _ in range(200)))
 
 
 # Fuzzing from the API's own OpenAPI document: schemathesis generates valid and invalid requests for every operation

@@ -36,7 +36,8 @@ def registry(tmp_path):
 
 
 def raw_post(url: str, path: str, chunks, pause: float = 0.0) -> bytes:
-    "POST a chunked body over a raw socket, chunk by chunk; return whatever the server answered, without ever ending the body."
+    """POST a chunked body over a raw socket, chunk by chunk; return whatever the server answered, without ever ending
+    the body."""
     host, port = url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as s:
         s.sendall(f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
@@ -56,7 +57,8 @@ def test_chunked_body_over_the_limit_is_refused_before_it_ends(registry):
         answer = raw_post(url, "/v1/models/echo/predict", [b" " * 4_000] * 10)
         assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
         assert b"exceeds the limit of 10000 bytes" in answer
-        small = raw_post(url, "/v1/models/echo/predict", [b'{"inputs": [[0.25, 0.25, 0.25, 0.25, 0.25, 0.25, 0.25, 0.25]]}', b""])
+        small = raw_post(url, "/v1/models/echo/predict",
+                         [b'{"inputs": [[0.25, 0.25, 0.25, 0.25, 0.25, 0.25, 0.25, 0.25]]}', b""])
         assert small.startswith(b"HTTP/1.1 200"), small[:300]     # a chunked body under the limit is served
         assert httpx.get(f"{url}/v1/stats").json()["outcomes"]["too_large"] == 1
 
@@ -112,7 +114,8 @@ def test_full_queue_sheds_load_with_retry_after_and_loses_nothing(registry):
             if reply.status_code == 503:
                 assert reply.headers["retry-after"] == "1" and "max_queue" in reply.json()["detail"]
             else:                                         # every accepted request got its own answer
-                assert torch.allclose(torch.tensor(reply.json()["outputs"]), expected.predict(torch.full((1, 8), i / 60)),
+                assert torch.allclose(torch.tensor(reply.json()["outputs"]),
+                                      expected.predict(torch.full((1, 8), i / 60)),
                                       atol=1e-5)
         outcomes = httpx.get(f"{url}/v1/stats").json()["outcomes"]
         assert outcomes["ok"] == statuses.count(200) and outcomes["overloaded"] == statuses.count(503)
@@ -129,7 +132,8 @@ def test_admin_work_runs_off_the_event_loop(registry, monkeypatch):
     monkeypatch.setattr(governance, "authorize", recording)
     with BackgroundServer(create_app(Predictor(registry, "echo@staging"), governance=governance)) as url:
         with httpx.Client(base_url=url, timeout=10) as client:
-            refused = [client.post("/v1/models/echo/reload", headers={"X-API-Key": "guess"}).status_code for _ in range(20)]
+            refused = [client.post("/v1/models/echo/reload",
+                                   headers={"X-API-Key": "guess"}).status_code for _ in range(20)]
             assert client.post("/v1/models/echo/predict", json={"inputs": ROW}).status_code == 200
     assert set(refused) == {403}
     assert threads and all(name.startswith("serve-admin") for name in threads), threads

@@ -42,7 +42,8 @@ class Slow(Predictor):
         time.sleep(delay)
         return super().predict(x)
 
-print(consume(log("events"), log("scores"), Slow(Registry(f"{root}/registry.db"), "scorer@1"), batch_size=50), flush=True)
+scorer = Slow(Registry(f"{root}/registry.db"), "scorer@1")
+print(consume(log("events"), log("scores"), scorer, batch_size=50), flush=True)
 '''
 
 CHECK = PRELUDE + r'''

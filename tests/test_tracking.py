@@ -19,14 +19,16 @@ def train(config, seed, run):
     y = torch.tensor(digits.target)
     torch.manual_seed(seed)
     model = SmallResNet(ResNetConfig(num_classes=10, widths=config["widths"]))
-    Learner(model, DataLoader(TensorDataset(x[:600], y[:600]), 32, shuffle=True), DataLoader(TensorDataset(x[1500:], y[1500:]), 300),
-            lr=config["lr"], metrics={"accuracy": accuracy}, device="cpu", seed=seed, callbacks=[TrackRun(run)]).fit(config["epochs"])
+    Learner(model, DataLoader(TensorDataset(x[:600], y[:600]), 32, shuffle=True),
+            DataLoader(TensorDataset(x[1500:], y[1500:]), 300), lr=config["lr"], metrics={"accuracy": accuracy},
+            device="cpu", seed=seed, callbacks=[TrackRun(run)]).fit(config["epochs"])
 '''
 
 
 def python(code: str, tmp_path, **env) -> str:
     result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=tmp_path, capture_output=True, text=True,
-                            timeout=300, env={**os.environ, "PYTHONPATH": str(tmp_path), "WORKBENCH_PROGRESS": "0", **env})
+                            timeout=300, env={**os.environ, "PYTHONPATH": str(tmp_path),
+                                              "WORKBENCH_PROGRESS": "0", **env})
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout.strip()
 

@@ -121,8 +121,8 @@ def train(kill_at_line):
     torch.manual_seed(3)
     model = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Dropout(0.3), nn.Linear(64, 10))
     learn = wt.Learner(model, DataLoader(ds, 64, shuffle=True), opt="adamw", lr=3e-3, seed=11,
-                       schedule=wt.warmup_cosine(5, 3 * 29), callbacks=[wt.Checkpoint(folder / "ckpt", every=1, keep=2)],
-                       device="cpu")
+                       schedule=wt.warmup_cosine(5, 3 * 29), device="cpu",
+                       callbacks=[wt.Checkpoint(folder / "ckpt", every=1, keep=2)])
     if wt.latest_checkpoint(folder / "ckpt"):
         wt.load_checkpoint(learn, wt.latest_checkpoint(folder / "ckpt"))
     learn.fit(3)

@@ -24,7 +24,8 @@ def space(trial):
 def train(config, seed, run, trial):
     torch.manual_seed(seed)
     learn = Learner(MLP(MLPConfig(in_features=64, hidden=[16], out_features=10)),
-                    DataLoader(TensorDataset(X[:800], Y[:800]), 64, shuffle=True), DataLoader(TensorDataset(X[1400:], Y[1400:]), 400),
+                    DataLoader(TensorDataset(X[:800], Y[:800]), 64, shuffle=True),
+                    DataLoader(TensorDataset(X[1400:], Y[1400:]), 400),
                     lr=config["lr"], metrics={"accuracy": accuracy}, device="cpu", seed=seed,
                     callbacks=[TrackRun(run), PruneTrial(trial, "accuracy")])
     return learn.fit(2)[-1]["accuracy"]
@@ -36,7 +37,8 @@ search(RunStore(sys.argv[1]), space, train, "shared", n_trials=4, seed=int(sys.a
 def test_two_processes_search_one_study(tmp_path):
     db = tmp_path / "runs.db"
     env = {**os.environ, "WORKBENCH_PROGRESS": "0", "WORKBENCH_HOME": str(tmp_path / "ws")}
-    workers = [subprocess.Popen([sys.executable, "-c", WORKER, str(db), str(seed)], env=env, stderr=subprocess.PIPE, text=True)
+    workers = [subprocess.Popen([sys.executable, "-c", WORKER, str(db), str(seed)], env=env,
+                                stderr=subprocess.PIPE, text=True)
                for seed in (1, 2)]
     for w in workers:
         assert w.wait(timeout=300) == 0, w.stderr.read()[-3000:]

@@ -28,7 +28,8 @@ def score_dataset(store: DataStore, ref: str, predictor: Predictor, output: str,
     if array not in arrays:
         raise KeyError(f"dataset {card.ref} has no array {array!r}; it has {', '.join(arrays)}")
     data, weights = arrays[array], predictor.record["hash"]
-    work = Path(work or Workspace().path("tmp", "scoring")) / f"{card.content_hash[:16]}-{weights[:16]}-{array}-{chunk_size}"
+    work = Path(work or Workspace().path("tmp",
+                                         "scoring")) / f"{card.content_hash[:16]}-{weights[:16]}-{array}-{chunk_size}"
     work.mkdir(parents=True, exist_ok=True)
     starts = range(0, len(data), chunk_size)
     chunk = lambda i: work / f"chunk-{i:06d}.npy"

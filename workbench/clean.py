@@ -109,7 +109,8 @@ def _later_duplicates(pairs, n: int) -> list[int]:
 
 # %% ../nbs/01a_clean.ipynb #92d64f9c
 @transformation
-def drop_near_duplicate_text(df: pd.DataFrame, column: str, threshold: float = 0.8, shingle_size: int = 5) -> pd.DataFrame:
+def drop_near_duplicate_text(df: pd.DataFrame, column: str, threshold: float = 0.8,
+                             shingle_size: int = 5) -> pd.DataFrame:
     "Keep the first row of each group of near-duplicate texts in `column`; the report lists the pairs found."
     if column not in df.columns:
         raise SchemaError(f"no text column {column!r}; columns: {list(df.columns)}")
@@ -159,7 +160,8 @@ def drop_near_duplicate_images(arrays: dict, key: str = "x", max_distance: int =
 
 # %% ../nbs/01a_clean.ipynb #13cf03fb
 @transformation
-def flag_outliers(df: pd.DataFrame, columns: list[str] | None = None, method: str = "iqr", k: float = 1.5) -> pd.DataFrame:
+def flag_outliers(df: pd.DataFrame, columns: list[str] | None = None, method: str = "iqr",
+                  k: float = 1.5) -> pd.DataFrame:
     "Add a boolean `outlier` column: rows outside Tukey's fences (`method='iqr'`) or `|z| > k` (`'zscore'`)."
     if method not in ("iqr", "zscore"):
         raise ValueError(f"method must be 'iqr' or 'zscore', got {method!r}")

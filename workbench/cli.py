@@ -101,14 +101,17 @@ def data_fsck(root: str = _ROOT):
 def serve(ref: str = typer.Argument(..., help="the model to serve: name, name@stage, name@version or name@alias"),
           host: str = typer.Option("127.0.0.1", help="address to listen on"),
           port: int = typer.Option(8000, help="port to listen on"),
-          registry: str = typer.Option(None, "--registry", help="registry database URL or SQLite path (default: workspace)"),
+          registry: str = typer.Option(None, "--registry",
+                                       help="registry database URL or SQLite path (default: workspace)"),
           max_batch_size: int = typer.Option(32, help="most rows per model call"),
           max_delay_ms: float = typer.Option(2.0, help="longest wait for a batch to fill, after its first request"),
           max_rows: int = typer.Option(1024, help="most rows one request may send (413 beyond)"),
           max_queue: int = typer.Option(1024, help="most requests waiting for the model (503 + Retry-After beyond)"),
           device: str = typer.Option("cpu", help="device to run the model on"),
           backend: str = typer.Option("torch", help="how to run it: torch, int8 (dynamic quantization) or onnx"),
-          capture: str = typer.Option(None, help="append every served row's inputs and outputs to this event log (JSON lines), for monitoring")):
+          capture: str = typer.Option(None,
+                                      help="append every served row's inputs and outputs to this event log (JSON "
+                                           "lines), for monitoring")):
     "Serve a registered model over HTTP with dynamic batching, a cache and an audit log."
     import uvicorn
     from workbench.governance import Governance
@@ -211,7 +214,8 @@ def pipeline_show(run_id: str = typer.Argument(..., help="a run id from `workben
         raise typer.Exit(1)
     typer.echo(f"{record['pipeline']} {record['run_id']}: {record['status']} ({record.get('seconds', '?')} s)")
     for name, step in record["steps"].items():
-        typer.echo(f"  {_SYMBOLS.get(step['status'], '?')} {name:<16} {step['status']:<8} {step.get('seconds', ''):>8}  "
+        typer.echo(f"  {_SYMBOLS.get(step['status'], '?')} {name:<16} {step['status']:<8} "
+                   f"{step.get('seconds', ''):>8}  "
                    f"{json.dumps(step.get('outputs', {}), default=str)[:80]} {step.get('error', '')}")
     typer.echo(f"report: {Path(record['folder']) / 'report.html'}")
 
@@ -347,7 +351,8 @@ features_app = typer.Typer(help="Feature views: apply, materialize, get.", no_ar
 app.add_typer(features_app, name="features")
 
 @features_app.command("apply")
-def features_apply(spec: Path = typer.Argument(..., help="a feature view definition (YAML)"), workspace: str = _WORKSPACE):
+def features_apply(spec: Path = typer.Argument(..., help="a feature view definition (YAML)"),
+                   workspace: str = _WORKSPACE):
     "Register a feature view (a new version when its definition changed)."
     import yaml
     from pydantic import ValidationError

@@ -53,7 +53,8 @@ def _set_dotted(tree: dict, keys: list[str], value: Any) -> None:
     for i, key in enumerate(keys[:-1]):
         node = tree.setdefault(key, {})
         if not isinstance(node, dict):
-            raise ConfigError(f"cannot set {'.'.join(keys)!r}: {'.'.join(keys[:i + 1])!r} holds {node!r}, not a section")
+            raise ConfigError(f"cannot set {'.'.join(keys)!r}: {'.'.join(keys[:i + 1])!r} holds {node!r}, "
+                              f"not a section")
         tree = node
     tree[keys[-1]] = value
 
@@ -219,7 +220,8 @@ class Workspace:
 
 # %% ../nbs/00_core.ipynb #7bae1431
 def progress(iterable: Iterable | None = None, desc: str | None = None, total: int | None = None, **kwargs) -> tqdm:
-    "A `tqdm.auto` progress bar (a widget in notebooks, text in terminals); `WORKBENCH_PROGRESS=0` hides it, `text` forces text."
+    """A `tqdm.auto` progress bar (a widget in notebooks, text in terminals); `WORKBENCH_PROGRESS=0` hides it, `text`
+    forces text."""
     mode = os.environ.get("WORKBENCH_PROGRESS", "1")
     disable = kwargs.pop("disable", False) or mode == "0"
     bar, style = (text_tqdm, {"mininterval": 5.0, "ncols": 80}) if mode == "text" else (tqdm, {"dynamic_ncols": True})
@@ -277,7 +279,8 @@ def _feed_lazy(obj, digest) -> bool:
         import pandas as pd
         if isinstance(obj, (pd.DataFrame, pd.Series)):
             frame = obj.to_frame() if isinstance(obj, pd.Series) else obj
-            digest.update(f"{type(obj).__name__}:{list(map(str, frame.columns))}:{list(map(str, frame.dtypes))}:".encode())
+            columns, dtypes = list(map(str, frame.columns)), list(map(str, frame.dtypes))
+            digest.update(f"{type(obj).__name__}:{columns}:{dtypes}:".encode())
             digest.update(pd.util.hash_pandas_object(frame, index=True).to_numpy().data)
             return True
     return False
@@ -305,7 +308,8 @@ def fsync_dir(folder: Path) -> None:
 def atomic_open(path: str | Path, mode: str = "wb",
                 permissions: int | None = None,  # e.g. 0o600; default: the old file's, or 0o644 for a new one
                 **kwargs) -> Iterator[io.IOBase]:
-    "Open a temporary file beside `path`; on success it replaces `path` in one rename, on any error `path` is left untouched."
+    """Open a temporary file beside `path`; on success it replaces `path` in one rename, on any error `path` is left
+    untouched."""
     if not mode.startswith("w"):
         raise ValueError(f"atomic_open writes whole files: mode must start with 'w', got {mode!r}")
     path = Path(path)
@@ -336,7 +340,8 @@ def atomic_write(path: str | Path, data: bytes | str, encoding: str = "utf-8", p
     return Path(path)
 
 def durable(path: str | Path) -> Path:
-    "Flush a file, or a folder's files and the folder itself, to the disk: call it before the rename that publishes them."
+    """Flush a file, or a folder's files and the folder itself, to the disk: call it before the rename that publishes
+    them."""
     path = Path(path)
     for file in ([path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]):
         with open(file, "rb+") as f:

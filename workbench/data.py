@@ -191,7 +191,8 @@ def validate(df: pd.DataFrame, schema: list[Column]) -> None:
         if not col.nullable and series.isna().any():
             raise SchemaError(f"column {col.name!r} must not be null; {_offending(df, series.isna())}")
         values = series.dropna()
-        if values.empty or column_type(values.infer_objects()) == col.type or (col.type == "float" and column_type(values) == "int"):
+        if values.empty or column_type(values.infer_objects()) == col.type or (col.type == "float"
+                                                                               and column_type(values) == "int"):
             continue
         wrong = series.notna() & ~series.map(lambda v: column_type(pd.Series([v])) == col.type if pd.notna(v) else True)
         raise SchemaError(f"column {col.name!r} should be {col.type}, is {column_type(values)}; "
@@ -286,7 +287,8 @@ class DataStore:
     def datasets(self) -> list[str]:
         "Names of every dataset."
         base = f"{self.root}/datasets"
-        return sorted(p.rstrip("/").split("/")[-1] for p in self.fs.ls(base, detail=False)) if self.fs.exists(base) else []
+        return sorted(p.rstrip("/").split("/")[-1] for p in self.fs.ls(base,
+                                                                       detail=False)) if self.fs.exists(base) else []
 
     def versions(self, name: str) -> list[int]:
         "Versions of dataset `name`, oldest first."
@@ -441,7 +443,8 @@ def derive(self: DataStore, name: str, transform: str, parents: list[str], param
            schema: list[Column] | None = None) -> DatasetCard:
     "Apply registered transformation `transform` to the parents' data and register the result as `name`."
     if transform not in TRANSFORMATIONS:
-        raise DataError(f"no transformation {transform!r}; registered: {', '.join(sorted(TRANSFORMATIONS)) or '(none)'}")
+        raise DataError(f"no transformation {transform!r}; registered: "
+                        f"{', '.join(sorted(TRANSFORMATIONS)) or '(none)'}")
     fn, params = TRANSFORMATIONS[transform], params or {}
     cards = [self.card(p) for p in parents]
     inputs = [self.arrays(c.name, c.version) if c.kind == "tensors" else self.load(c.name, c.version) for c in cards]
@@ -464,7 +467,8 @@ def derive(self: DataStore, name: str, transform: str, parents: list[str], param
 
 @patch
 def lineage(self: DataStore, name: str, version: int | str = "latest") -> list[dict]:
-    "Every ancestor of a version, nearest first: each with its ref, transformation and parents (raw versions have none)."
+    """Every ancestor of a version, nearest first: each with its ref, transformation and parents (raw versions have
+    none)."""
     seen, out, todo = set(), [], [self.card(name, version)]
     while todo:
         card = todo.pop(0)

@@ -222,7 +222,8 @@ def synthetic_cohort(patients: int, seed: int = 0, size: int = 64,
     return studies
 
 def model_input(ds: Dataset, size: int, center: float = 40, width: float = 400,
-                spacing: float | None = None) -> np.ndarray:   # mm per pixel: resample to it, keep a fixed field of view
+                spacing: float
+                | None = None) -> np.ndarray:   # mm per pixel: resample to it, keep a fixed field of view
     "A study as a network reads it: HU through the window (`center`, `width`), as (1, size, size) float32."
     from monai.transforms import ResizeWithPadOrCrop, Resize, Zoom
     image = window(hounsfield(ds), center, width)[None]

@@ -60,7 +60,8 @@ class GatedEnsemble(nn.Module):
         return F.softmax(self.gate(x), -1)
 
 def balanced_nll(ensemble: GatedEnsemble, strength: float) -> Callable:
-    "A loss: negative log-likelihood plus `strength` × the gate's imbalance, members · Σ (mean weight)² − 1 (0 when even)."
+    """A loss: negative log-likelihood plus `strength` × the gate's imbalance, members · Σ (mean weight)² − 1 (0 when
+    even)."""
     def loss(log_probs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         mean_weights = ensemble.last_weights.mean(0)
         return F.nll_loss(log_probs, targets) + strength * (len(mean_weights) * mean_weights.pow(2).sum() - 1)

@@ -169,7 +169,8 @@ def apply(self: FeatureStore, view: FeatureView) -> int:
     record = {"definition": view.model_dump(mode="json"), "dataset": card.ref,
               "created_at": dt.datetime.now(dt.timezone.utc).isoformat()}
     path = self._view_dir(view.name) / f"{version}.yaml"
-    staged = atomic_write(path.with_name(f".{version}.{uuid.uuid4().hex}.yaml"), yaml.safe_dump(record, sort_keys=False))
+    staged = atomic_write(path.with_name(f".{version}.{uuid.uuid4().hex}.yaml"),
+                          yaml.safe_dump(record, sort_keys=False))
     try:
         os.link(staged, path)               # create-if-absent: no window between the check and the write
     except FileExistsError:
@@ -252,7 +253,8 @@ def get_historical_features(self: FeatureStore, entity_df: pd.DataFrame, feature
     "Point-in-time-correct features for each row of `entity_df` (join keys + `timestamp`), one ASOF JOIN per view."
     groups = _group_requests(self, features)
     if timestamp not in entity_df.columns:
-        raise FeatureError(f"the entity frame has no timestamp column {timestamp!r}; columns: {list(entity_df.columns)}")
+        raise FeatureError(f"the entity frame has no timestamp column {timestamp!r}; columns: "
+                           f"{list(entity_df.columns)}")
     for view, _, _ in groups.values():
         if view.join_key not in entity_df.columns:
             raise FeatureError(f"the entity frame lacks join key {view.join_key!r} (needed by view {view.name!r}); "
@@ -282,8 +284,10 @@ def get_historical_features(self: FeatureStore, entity_df: pd.DataFrame, feature
         parents = [self.view(k).dataset for k in groups]
         self.data.ingest_table(register_as, result, source="get_historical_features", parents=parents,
                                transformation=Transformation(name="get_historical_features",
-                                                             params={"features": list(features), "timestamp": timestamp},
-                                                             code_version=source_hash(FeatureStore.get_historical_features)))
+                                                             params={"features": list(features),
+                                                                     "timestamp": timestamp},
+                                                             code_version=source_hash(
+                                                                 FeatureStore.get_historical_features)))
     return result
 
 # %% ../nbs/02_features.ipynb #e9a199a1
@@ -306,12 +310,14 @@ def _online(self: FeatureStore) -> sqlite3.Connection:
 def materialize(self: FeatureStore, name: str, start: dt.datetime, end: dt.datetime) -> int:
     "Upsert the latest values per entity with event time in `[start, end)` into the online store; return rows written."
     view, version, _ = self.view(name)
-    start, end = (pd.Timestamp(t).tz_localize("UTC") if pd.Timestamp(t).tzinfo is None else pd.Timestamp(t).tz_convert("UTC")
+    start, end = (pd.Timestamp(t).tz_localize("UTC") if pd.Timestamp(t).tzinfo is None
+                  else pd.Timestamp(t).tz_convert("UTC")
                   for t in (start, end))
     columns = [view.join_key, view.timestamp, *(f.name for f in view.features)]
     query = (f"SELECT {', '.join(map(_quote, columns))} FROM read_parquet($path) "
              f"WHERE {_quote(view.timestamp)} >= $start AND {_quote(view.timestamp)} < $end "
-             f"QUALIFY row_number() OVER (PARTITION BY {_quote(view.join_key)} ORDER BY {_quote(view.timestamp)} DESC) = 1")
+             f"QUALIFY row_number() OVER (PARTITION BY {_quote(view.join_key)} ORDER BY "
+             f"{_quote(view.timestamp)} DESC) = 1")
     with duckdb.connect() as con:
         con.execute("SET TimeZone = 'UTC'")
         latest = con.execute(query, {"path": str(self.parquet(name, version)), "start": start.to_pydatetime(),
@@ -385,7 +391,8 @@ def skew_report(self: FeatureStore, name: str, keys: list) -> dict:
         pairs = list(zip(online[feature].tolist(), offline[feature].tolist()))
         bad = [i for i, (a, b) in enumerate(pairs) if not _same(a, b)]
         report[feature] = {"mismatched": len(bad),
-                           "examples": [{"key": keys[i], "online": pairs[i][0], "offline": pairs[i][1]} for i in bad[:5]]}
+                           "examples": [{"key": keys[i], "online": pairs[i][0],
+                                         "offline": pairs[i][1]} for i in bad[:5]]}
     return {"checked": len(online), "mismatches": report}
 
 def _same(a, b) -> bool:

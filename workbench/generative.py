@@ -38,8 +38,10 @@ class VAE(nn.Module):
     def __init__(self, cfg: VAEConfig):
         super().__init__()
         self.cfg = cfg
-        self.encoder = nn.Sequential(nn.Linear(cfg.in_features, cfg.hidden), nn.ReLU(), nn.Linear(cfg.hidden, 2 * cfg.latent))
-        self.decoder = nn.Sequential(nn.Linear(cfg.latent, cfg.hidden), nn.ReLU(), nn.Linear(cfg.hidden, cfg.in_features))
+        self.encoder = nn.Sequential(nn.Linear(cfg.in_features, cfg.hidden), nn.ReLU(),
+                                     nn.Linear(cfg.hidden, 2 * cfg.latent))
+        self.decoder = nn.Sequential(nn.Linear(cfg.latent, cfg.hidden), nn.ReLU(),
+                                     nn.Linear(cfg.hidden, cfg.in_features))
 
     def encode(self, x):
         "The posterior's mean and log-variance, each `(batch, latent)`."
@@ -76,7 +78,8 @@ class GAN(nn.Module):
         super().__init__()
         self.cfg = cfg
         act = lambda: nn.LeakyReLU(0.2)
-        self.generator = nn.Sequential(nn.Linear(cfg.latent, cfg.hidden), act(), nn.Linear(cfg.hidden, cfg.hidden), act(),
+        self.generator = nn.Sequential(nn.Linear(cfg.latent, cfg.hidden), act(),
+                                       nn.Linear(cfg.hidden, cfg.hidden), act(),
                                        nn.Linear(cfg.hidden, cfg.out_features), nn.Sigmoid())
         self.discriminator = nn.Sequential(nn.Linear(cfg.out_features, cfg.hidden), act(),
                                            nn.Linear(cfg.hidden, cfg.hidden), act(), nn.Linear(cfg.hidden, 1))
@@ -92,7 +95,8 @@ class GAN(nn.Module):
         z = torch.randn(n, self.cfg.latent, generator=generator).to(next(self.parameters()).device)
         return self.generator(z)
 
-def fit_gan(gan: GAN, x: torch.Tensor, epochs: int, batch_size: int = 64, lr: float = 1e-3, seed: int = 0) -> list[dict]:
+def fit_gan(gan: GAN, x: torch.Tensor, epochs: int, batch_size: int = 64, lr: float = 1e-3,
+            seed: int = 0) -> list[dict]:
     "Alternate discriminator and generator steps over `x`; the mean losses per epoch."
     expect_rank(x, 2, f"(examples, {gan.cfg.out_features})", "fit_gan")
     g = torch.Generator().manual_seed(seed)
@@ -110,7 +114,8 @@ def fit_gan(gan: GAN, x: torch.Tensor, epochs: int, batch_size: int = 64, lr: fl
             g_loss = bce(gan(fake), torch.ones(len(real)))      # non-saturating: make D call fakes real
             opt_g.zero_grad(); g_loss.backward(); opt_g.step()
             d_losses.append(d_loss.item()); g_losses.append(g_loss.item())
-        history.append({"epoch": epoch, "d_loss": sum(d_losses) / len(d_losses), "g_loss": sum(g_losses) / len(g_losses)})
+        history.append({"epoch": epoch, "d_loss": sum(d_losses) / len(d_losses),
+                        "g_loss": sum(g_losses) / len(g_losses)})
     return history
 
 # %% ../nbs/03d_generative.ipynb #506e252b
@@ -140,7 +145,8 @@ class DDPM(nn.Module):
         self.register_buffer("alpha_bar", torch.cumprod(1 - betas, 0))
         self.time = nn.Embedding(cfg.steps, cfg.hidden)
         self.inp = nn.Linear(cfg.in_features, cfg.hidden)
-        self.net = nn.Sequential(nn.SiLU(), nn.Linear(cfg.hidden, cfg.hidden), nn.SiLU(), nn.Linear(cfg.hidden, cfg.hidden),
+        self.net = nn.Sequential(nn.SiLU(), nn.Linear(cfg.hidden, cfg.hidden), nn.SiLU(),
+                                 nn.Linear(cfg.hidden, cfg.hidden),
                                  nn.SiLU(), nn.Linear(cfg.hidden, cfg.in_features))
 
     def noise(self, x_t, t):

@@ -57,7 +57,8 @@ class DatabaseAnchor:
     def get(self) -> tuple[int, str] | None:
         "The anchored (seq, hash), or None before the first entry."
         with self.engine.connect() as db:
-            row = db.execute(sa.select(heads_table.c.seq, heads_table.c.hash).where(heads_table.c.log == self.log)).first()
+            row = db.execute(sa.select(heads_table.c.seq,
+                                       heads_table.c.hash).where(heads_table.c.log == self.log)).first()
         return tuple(row) if row else None
 
     def set(self, seq: int, digest: str) -> None:
@@ -73,7 +74,8 @@ class AuditLog:
         self.anchor = anchor
 
     def append(self, actor: str, action: str, target: str = "", outcome: str = "ok", **details) -> dict:
-        "Append one entry (under an exclusive lock; a torn last line is repaired first, and the repair audited); returns it."
+        """Append one entry (under an exclusive lock; a torn last line is repaired first, and the repair audited);
+        returns it."""
         with locked_file(self.path) as f:
             torn = cut_torn_tail(f)
             last = _last_line(f)
@@ -152,7 +154,8 @@ def verify(self: AuditLog, head: str | None = None) -> int:
     if anchored is not None:
         seq, digest = anchored
         if seq >= len(hashes):
-            raise AuditError(f"{self.path}: the log ends at entry {len(hashes) - 1} but its anchor records entry {seq}: "
+            raise AuditError(f"{self.path}: the log ends at entry {len(hashes) - 1} but its anchor records "
+                             f"entry {seq}: "
                              "entries were removed from its end")
         if hashes[seq] != digest:
             raise AuditError(f"{self.path}: entry {seq} is not the one its anchor records: the log was rewritten")
@@ -169,7 +172,8 @@ def verify(self: AuditLog, head: str | None = None) -> int:
 @patch
 @contextlib.contextmanager
 def intent(self: AuditLog, actor: str, action: str, target: str = "", **details):
-    "Record the intent to change state, run the block (it may add details to the yielded dict), then record its outcome."
+    """Record the intent to change state, run the block (it may add details to the yielded dict), then record its
+    outcome."""
     begun = self.append(actor, action, target, outcome="intent", **details)
     outcome: dict = {}
     try:
@@ -216,7 +220,8 @@ def attached_json(attachment: dict) -> dict | None:
     return content if isinstance(content, dict) else None
 
 def report_gaps(kind: str, reports: list[dict | None], minimums: dict[str, float]) -> list[str]:
-    "Why the newest unaltered report of `kind` falls short of `minimums` (dotted keys into its JSON); empty if it does not."
+    """Why the newest unaltered report of `kind` falls short of `minimums` (dotted keys into its JSON); empty if it does
+    not."""
     report = next((r for r in reversed(reports) if r is not None), None)
     if report is None:
         return [f"no unaltered {kind} report is attached"]
@@ -232,7 +237,8 @@ def report_gaps(kind: str, reports: list[dict | None], minimums: dict[str, float
     return gaps
 
 def sound_report(attachment: dict) -> bool:
-    "Whether an attachment is an unaltered explanation report (JSON, `kind` EXPLANATION_REPORT) whose checks all passed."
+    """Whether an attachment is an unaltered explanation report (JSON, `kind` EXPLANATION_REPORT) whose checks all
+    passed."""
     report = attached_json(attachment) or {}
     checks = report.get("sanity")
     return (report.get("kind") == EXPLANATION_REPORT and isinstance(checks, list) and bool(checks)
@@ -266,13 +272,16 @@ class Policy(BaseModel):
 gov_metadata = sa.MetaData()
 users_table = sa.Table("gov_users", gov_metadata, sa.Column("name", sa.String(100), primary_key=True),
                        sa.Column("roles", sa.JSON), sa.Column("key_hash", sa.String(64), unique=True))
-requests_table = sa.Table("gov_requests", gov_metadata, sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-                          sa.Column("name", sa.String(200)), sa.Column("version", sa.Integer), sa.Column("stage", sa.String(16)),
+requests_table = sa.Table("gov_requests", gov_metadata, sa.Column("id", sa.Integer, primary_key=True,
+                                                                  autoincrement=True),
+                          sa.Column("name", sa.String(200)), sa.Column("version", sa.Integer),
+                          sa.Column("stage", sa.String(16)),
                           sa.Column("requester", sa.String(100)), sa.Column("status", sa.String(16)),
                           sa.Column("approver", sa.String(100)), sa.Column("created", sa.DateTime(timezone=True)))
 attachments_table = sa.Table("gov_attachments", gov_metadata, sa.Column("name", sa.String(200)),
                              sa.Column("version", sa.Integer), sa.Column("kind", sa.String(50)),
-                             sa.Column("hash", sa.String(64)), sa.Column("path", sa.Text), sa.Column("actor", sa.String(100)))
+                             sa.Column("hash", sa.String(64)), sa.Column("path", sa.Text),
+                             sa.Column("actor", sa.String(100)))
 
 def _key_hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
@@ -283,7 +292,8 @@ class Governance:
     def __init__(self, registry: Registry, audit: AuditLog | None = None, roles: dict[str, list[str]] | None = None,
                  policies: str | Path | None = None, trust_names: bool = False):
         self.registry, self.roles = registry, roles or DEFAULT_ROLES
-        self.audit = audit or AuditLog(registry.root / "audit" / "audit.jsonl", DatabaseAnchor(registry.engine, "audit"))
+        self.audit = audit or AuditLog(registry.root / "audit" / "audit.jsonl",
+                                       DatabaseAnchor(registry.engine, "audit"))
         self.predictions = AuditLog(self.audit.path.with_name("predictions.jsonl"),
                                     DatabaseAnchor(registry.engine, "predictions"))
         self.policies = Path(policies) if policies else registry.root / "policies"
@@ -301,7 +311,8 @@ class Governance:
     def identify(self, credential: str) -> dict:
         "The user a credential (an API key, or a user name when `trust_names`) belongs to."
         with self.registry.engine.connect() as db:
-            user = db.execute(sa.select(users_table).where(users_table.c.key_hash == _key_hash(credential))).mappings().first()
+            query = sa.select(users_table).where(users_table.c.key_hash == _key_hash(credential))
+            user = db.execute(query).mappings().first()
             if user is None and self.trust_names:
                 user = db.execute(sa.select(users_table).where(users_table.c.name == credential)).mappings().first()
         if user is None:
@@ -310,11 +321,13 @@ class Governance:
         return dict(user)
 
     def authorize(self, credential: str, action: str, target: str) -> str:
-        "The caller's user name if their roles grant `action`; otherwise the refusal is audited and `PermissionDenied` raised."
+        """The caller's user name if their roles grant `action`; otherwise the refusal is audited and `PermissionDenied`
+        raised."""
         user = self.identify(credential)
         granted = {a for role in user["roles"] for a in self.roles.get(role, [])}
         if action not in granted:
-            self.audit.append(user["name"], action, target, outcome="refused", reason=f"roles {user['roles']} do not grant {action}")
+            self.audit.append(user["name"], action, target, outcome="refused",
+                              reason=f"roles {user['roles']} do not grant {action}")
             raise PermissionDenied(f"{user['name']} ({', '.join(user['roles'])}) may not {action} {target}".rstrip())
         return user["name"]
 
@@ -365,7 +378,8 @@ class Governance:
                 failures.append("lineage incomplete: no training run")
             if not record["datasets"]:
                 failures.append("lineage incomplete: no dataset versions")
-        if policy.require_explanation and not any(sound_report(a) for a in self.attachments(name, version, "explanation")):
+        if policy.require_explanation and not any(sound_report(a)
+                                                  for a in self.attachments(name, version, "explanation")):
             failures.append("no explanation report whose sanity checks passed is attached (workbench.explain's "
                             "explanation_report; a picture, or a report that failed its checks, does not count)")
         if policy.require_checklist:
@@ -378,11 +392,13 @@ class Governance:
         "The artifacts of `kind` attached to `name` v`version` (each with its hash, stored path and actor)."
         with self.registry.engine.connect() as db:
             return [dict(r) for r in db.execute(sa.select(attachments_table).where(
-                attachments_table.c.name == name, attachments_table.c.version == version, attachments_table.c.kind == kind)).mappings()]
+                attachments_table.c.name == name, attachments_table.c.version == version,
+                attachments_table.c.kind == kind)).mappings()]
 
 # %% ../nbs/08_governance.ipynb #d6377945
 @patch
-def register(self: Governance, credential: str, name: str, model, input_schema: dict, output_schema: dict, **kwargs) -> int:
+def register(self: Governance, credential: str, name: str, model, input_schema: dict, output_schema: dict,
+             **kwargs) -> int:
     "Register a new version (permission `register`)."
     actor = self.authorize(credential, "register", check_model_name(name))
     with self.audit.intent(actor, "register", name, run_id=kwargs.get("run_id")) as outcome:
@@ -448,11 +464,13 @@ def approve(self: Governance, credential: str, request_id: int) -> None:
         raise RegistryError(f"request {request_id} is {req['status']}, not pending")
     with self.audit.intent(actor, "approve", target, stage=req["stage"], request=request_id), \
             self.registry.engine.begin() as db:
-        db.execute(requests_table.update().where(requests_table.c.id == request_id).values(status="approved", approver=actor))
+        db.execute(requests_table.update().where(requests_table.c.id == request_id)
+                   .values(status="approved", approver=actor))
 
 @patch
 def promote(self: Governance, credential: str, name: str, version: int, stage: str) -> dict:
-    "Move a version to `stage` (permission `promote`); stages in the policy's `approval_for` need an approved request and compliance."
+    """Move a version to `stage` (permission `promote`); stages in the policy's `approval_for` need an approved request
+    and compliance."""
     target = f"{name}@{version}"
     actor = self.authorize(credential, "promote", target)
     policy = self.policy(name)
@@ -464,10 +482,12 @@ def promote(self: Governance, credential: str, name: str, version: int, stage: s
                 requests_table.c.status == "approved")).scalar()
         if approved is None:
             self.audit.append(actor, "promote", target, outcome="refused", stage=stage, reason="no approved request")
-            raise PermissionDenied(f"{target} needs an approved request to enter {stage}: request() it, then a reviewer approve()s")
+            raise PermissionDenied(f"{target} needs an approved request to enter {stage}: request() it, then a "
+                                   f"reviewer approve()s")
         failures = self.compliance(name, version)
         if failures:
-            self.audit.append(actor, "promote", target, outcome="refused", stage=stage, reason="compliance", failures=failures)
+            self.audit.append(actor, "promote", target, outcome="refused", stage=stage, reason="compliance",
+                              failures=failures)
             raise ComplianceError(f"{target} may not enter {stage}: " + "; ".join(failures))
     with self.audit.intent(actor, "promote", target, stage=stage, request=approved) as outcome:
         changes = self.registry._move(name, version, stage, note=f"by {actor}")
@@ -499,10 +519,12 @@ def log_prediction(self: Governance, caller: str, model: str, version: int, inpu
                    request_id: str | None = None,
                    claimed_caller: str | None = None,  # who the request *said* it came from (unverified)
                    **source) -> dict:                  # where the input came from (e.g. the hash of a file sent)
-    "Append one prediction to the prediction audit log (with the request's id, so labels that arrive later can join it)."
+    """Append one prediction to the prediction audit log (with the request's id, so labels that arrive later can join
+    it)."""
     details = {k: v for k, v in {"request_id": request_id, "claimed_caller": claimed_caller, **source}.items()
                if v is not None}
-    return self.predictions.append(caller, "predict", f"{model}@{version}", inputs=inputs_hash(inputs), output=output, **details)
+    return self.predictions.append(caller, "predict", f"{model}@{version}", inputs=inputs_hash(inputs),
+                                   output=output, **details)
 
 @patch
 def read_predictions(self: Governance, credential: str, model: str | None = None) -> list[dict]:
@@ -528,17 +550,20 @@ def sign(self: Governance, credential: str, name: str, version: int, item: str, 
 
 @patch
 def _checklist_gaps(self: Governance, name: str, version: int) -> list[str]:
-    "Why no checklist attached to `name` v`version` is complete: the gaps of the closest one (empty when one is complete)."
+    """Why no checklist attached to `name` v`version` is complete: the gaps of the closest one (empty when one is
+    complete)."""
     target = f"{name}@{version}"
     signed = {(e["actor"], e["details"].get("item")) for e in self.audit.entries()
               if e["action"] == "sign" and e["target"] == target and e["outcome"] == "ok"}
-    gaps = [checklist_gaps(attached_json(a) or {}, target, signed) for a in self.attachments(name, version, "checklist")]
+    gaps = [checklist_gaps(attached_json(a) or {}, target,
+                           signed) for a in self.attachments(name, version, "checklist")]
     if not gaps:
         return ["no responsible-AI checklist is attached (workbench.safety.responsible_ai_checklist)"]
     return min(gaps, key=len)
 
 def checklist_gaps(checklist: dict, target: str, signed: set[tuple[str, str]]) -> list[str]:
-    "The items of a checklist of `target` answered neither by evidence nor by a signature in `signed` ((user, item) pairs)."
+    """The items of a checklist of `target` answered neither by evidence nor by a signature in `signed` ((user, item)
+    pairs)."""
     if checklist.get("kind") != CHECKLIST or checklist.get("model") != target:
         return [f"the attached checklist is altered, or not a checklist of {target}"]
     items = checklist["items"] if isinstance(checklist.get("items"), dict) else {}
@@ -548,6 +573,7 @@ def checklist_gaps(checklist: dict, target: str, signed: set[tuple[str, str]]) -
         if (item.get("status") == "evidence" and item.get("evidence")) or \
            (item.get("status") == "signed" and (item.get("by"), key) in signed):
             continue
-        gaps.append(f"checklist item {key} is " + ("signed without an audited signature" if item.get("status") == "signed"
+        gaps.append(f"checklist item {key} is " + ("signed without an audited signature"
+                                                   if item.get("status") == "signed"
                                                      else "not answered"))
     return gaps

@@ -86,7 +86,8 @@ class JaxCNN(nnx.Module):
 
     def __call__(self, x):
         if x.ndim != 4 or x.shape[-1] != self.in_channels:
-            raise ValueError(f"JaxCNN expects input of shape (batch, height, width, {self.in_channels}), got {tuple(x.shape)}")
+            raise ValueError(f"JaxCNN expects input of shape (batch, height, width, {self.in_channels}), got "
+                             f"{tuple(x.shape)}")
         for conv in self.convs:
             x = nnx.relu(conv(x))
         return self.head(x.mean((1, 2)))
@@ -95,7 +96,8 @@ class JaxBlock(nnx.Module):
     "Pre-norm block: causal self-attention (`nnx.MultiHeadAttention`) and an MLP, each in a residual branch."
     def __init__(self, d_model: int, n_heads: int, dropout: float, *, rngs: nnx.Rngs):
         self.norm1, self.norm2 = nnx.LayerNorm(d_model, rngs=rngs), nnx.LayerNorm(d_model, rngs=rngs)
-        self.attn = nnx.MultiHeadAttention(n_heads, d_model, dropout_rate=dropout, decode=False, deterministic=False, rngs=rngs)
+        self.attn = nnx.MultiHeadAttention(n_heads, d_model, dropout_rate=dropout, decode=False,
+                                           deterministic=False, rngs=rngs)
         self.up, self.down = nnx.Linear(d_model, 4 * d_model, rngs=rngs), nnx.Linear(4 * d_model, d_model, rngs=rngs)
         self.dropout = nnx.Dropout(dropout, deterministic=False, rngs=rngs)
 
@@ -116,7 +118,8 @@ class JaxTransformer(nnx.Module):
 
     def __call__(self, ids):
         if ids.ndim != 2 or ids.shape[1] > self.max_len:
-            raise ValueError(f"JaxTransformer expects token ids of shape (batch, time <= {self.max_len}), got {tuple(ids.shape)}")
+            raise ValueError(f"JaxTransformer expects token ids of shape (batch, time <= {self.max_len}), got "
+                             f"{tuple(ids.shape)}")
         x = self.tokens(ids) + self.positions(jnp.arange(ids.shape[1]))
         mask = nnx.make_causal_mask(ids)
         for block in self.blocks:
@@ -149,7 +152,8 @@ def load_params(model: nnx.Module, path: str | Path) -> nnx.Module:
     flat, tree = jax.tree_util.tree_flatten_with_path(pure)
     keys = [_key(p) for p, _ in flat]
     if sorted(keys) != sorted(arrays):
-        raise ValueError(f"checkpoint {path} does not fit this model: expected {sorted(keys)[:4]}…, found {sorted(arrays)[:4]}…")
+        raise ValueError(f"checkpoint {path} does not fit this model: expected {sorted(keys)[:4]}…, found "
+                         f"{sorted(arrays)[:4]}…")
     restored = jax.tree_util.tree_unflatten(tree, [jnp.asarray(arrays[k]) for k in keys])
     nnx.replace_by_pure_dict(state, restored)
     nnx.update(model, state)

@@ -134,7 +134,8 @@ def agreement(votes: pd.DataFrame) -> dict:
     complete = votes.dropna()
     annotators = list(votes.columns)
     if len(annotators) < 2 or complete.empty:
-        raise ValueError(f"agreement needs two or more annotators who labeled the same items; annotators: {annotators}, "
+        raise ValueError(f"agreement needs two or more annotators who labeled the same items; annotators: "
+                         f"{annotators}, "
                          f"items labeled by all: {len(complete)}")
     pairwise = {f"{a}~{b}": float(cohen_kappa_score(complete[a], complete[b])) for a, b in combinations(annotators, 2)}
     result = {"items": len(complete), "annotators": annotators,
@@ -179,7 +180,8 @@ def adjudicate(labels: Labels, task: str, name: str, adjudicator: str | None = N
         table = pd.concat([rows, decided.reset_index(drop=True)], axis=1)
     else:
         table = decided.reset_index(drop=True)
-    report = {"labeled": len(table), "unresolved": unresolved, "by_adjudicator": int((decided.resolved_by == "adjudicator").sum()),
+    report = {"labeled": len(table), "unresolved": unresolved,
+              "by_adjudicator": int((decided.resolved_by == "adjudicator").sum()),
               "not_yet_labeled": len(set(spec.items) - set(labels.votes(task).index))}
     step = Transformation(name="adjudicate", params={"task": task, "adjudicator": adjudicator},
                           code_version=source_hash(adjudicate), report=report)

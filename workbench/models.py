@@ -178,7 +178,8 @@ class Block(nn.Module):
         super().__init__()
         self.norm1, self.norm2 = nn.LayerNorm(cfg.d_model), nn.LayerNorm(cfg.d_model)
         self.attn = nn.MultiheadAttention(cfg.d_model, cfg.n_heads, dropout=cfg.dropout, batch_first=True)
-        self.mlp = nn.Sequential(nn.Linear(cfg.d_model, 4 * cfg.d_model), nn.GELU(), nn.Linear(4 * cfg.d_model, cfg.d_model))
+        self.mlp = nn.Sequential(nn.Linear(cfg.d_model, 4 * cfg.d_model), nn.GELU(),
+                                 nn.Linear(4 * cfg.d_model, cfg.d_model))
         self.attention: torch.Tensor | None = None
 
     def forward(self, x, mask=None):
@@ -252,7 +253,8 @@ class VisionTransformer(nn.Module):
         expect_rank(x, 4, f"(batch, {c}, {s}, {s})", "VisionTransformer")
         if tuple(x.shape[1:]) != (c, s, s):
             raise ValueError(f"VisionTransformer expects input of shape (batch, {c}, {s}, {s}), got {tuple(x.shape)}")
-        tokens = self.patches(self.input_norm(x)).flatten(2).transpose(1, 2)                  # (batch, patches, d_model)
+        # (batch, patches, d_model)
+        tokens = self.patches(self.input_norm(x)).flatten(2).transpose(1, 2)
         x = torch.cat([self.cls.expand(len(x), -1, -1), tokens], 1) + self.positions
         for block in self.blocks:
             x = block(x)
@@ -280,7 +282,8 @@ def model_spec(model: nn.Module) -> dict:
     "What rebuilds `model`: its class, its config's class and the config's values (JSON data)."
     cfg = getattr(model, "cfg", None)
     if not isinstance(cfg, Config):
-        raise ConfigError(f"{type(model).__name__} has no `cfg` (a workbench Config), so it cannot be rebuilt from a spec")
+        raise ConfigError(f"{type(model).__name__} has no `cfg` (a workbench Config), so it cannot be rebuilt "
+                          f"from a spec")
     return {"model_class": class_path(model), "config_class": class_path(cfg), "config": json_config(cfg)}
 
 def build_model(spec: dict) -> nn.Module:
@@ -297,7 +300,8 @@ def build_model(spec: dict) -> nn.Module:
 def save_model(model: nn.Module, path: str | Path) -> Path:
     "Write `model`'s weights as safetensors with its spec in the header (atomically); the path."
     weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    return atomic_write(path, safetensors.torch.save(weights, metadata={"workbench.model": json.dumps(model_spec(model))}))
+    return atomic_write(path, safetensors.torch.save(weights,
+                                                     metadata={"workbench.model": json.dumps(model_spec(model))}))
 
 def load_model(path: str | Path, device: str = "cpu") -> nn.Module:
     "The model `save_model` wrote to `path`, rebuilt from its spec and loaded, in eval mode."
@@ -311,12 +315,14 @@ def load_model(path: str | Path, device: str = "cpu") -> nn.Module:
 
 # %% ../nbs/03_models.ipynb #d1e49745
 def char_language_task(text: str, context: int, stride: int = 8, block: int = 1000, every: int = 10):
-    "Character vocabulary and `(windows, context + 1)` id tensors for training and held-out text (each `every`-th block)."
+    """Character vocabulary and `(windows, context + 1)` id tensors for training and held-out text (each `every`-th
+    block)."""
     vocab = sorted(set(text))
     ids = torch.tensor([vocab.index(c) for c in text])
     blocks = ids[:len(ids) // block * block].view(-1, block)
     if len(blocks) < every or context + 1 > block:
-        raise ValueError(f"text of {len(text)} characters is too short for {every} blocks of {block} (context {context})")
+        raise ValueError(f"text of {len(text)} characters is too short for {every} blocks of {block} "
+                         f"(context {context})")
     held = torch.arange(len(blocks)) % every == every - 1
     windows = lambda part, step: part.unfold(0, context + 1, step)
     return vocab, windows(blocks[~held].reshape(-1), stride), windows(blocks[held].reshape(-1), context + 1)

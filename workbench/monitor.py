@@ -42,7 +42,8 @@ if TYPE_CHECKING:                                   # only named in annotations:
 
 # %% ../nbs/10_monitor.ipynb #9c39b3b6
 class MonitorError(ValueError):
-    "Monitoring was given data it cannot judge (an empty window, a missing column, mismatched shapes); the message says which."
+    """Monitoring was given data it cannot judge (an empty window, a missing column, mismatched shapes); the message
+    says which."""
 
 # %% ../nbs/10_monitor.ipynb #8cb38429
 def _probabilities(outputs: np.ndarray) -> np.ndarray:
@@ -53,7 +54,8 @@ def _probabilities(outputs: np.ndarray) -> np.ndarray:
     return np.exp(shifted) / np.exp(shifted).sum(-1, keepdims=True)
 
 def predictions_frame(entries: list[dict]) -> pd.DataFrame:
-    "One row per predicted example from prediction-log entries: `id` (`request_id:row`), `time`, `model`, `version`, `probs`."
+    """One row per predicted example from prediction-log entries: `id` (`request_id:row`), `time`, `model`, `version`,
+    `probs`."""
     rows = []
     for entry in entries:
         details = entry["details"]
@@ -95,7 +97,8 @@ def _ece(table: pd.DataFrame) -> float:
     "The expected calibration error of a `calibration_bins` table."
     return float(((table.accuracy - table.confidence).abs() * table.share).sum())
 
-def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = 10, strategy: str = "uniform") -> float:
+def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = 10,
+                               strategy: str = "uniform") -> float:
     "Average |accuracy − confidence| over confidence bins (equal-width or equal-mass), weighted by the bins' shares."
     return _ece(calibration_bins(probs, labels, bins, strategy))
 
@@ -105,7 +108,8 @@ def quality(probs: np.ndarray, labels: np.ndarray) -> dict:
     if len(labels) == 0:
         return {"n": 0, "accuracy": math.nan, "f1": math.nan, "auc": math.nan, "ece": math.nan}
     if probs.ndim != 2 or len(probs) != len(labels):
-        raise MonitorError(f"need probabilities of shape (n, classes) for n labels; got {probs.shape} for {len(labels)}")
+        raise MonitorError(f"need probabilities of shape (n, classes) for n labels; got {probs.shape} for "
+                           f"{len(labels)}")
     predicted, classes = probs.argmax(1), probs.shape[1]
     present = np.unique(labels)
     if len(present) < 2:
@@ -113,7 +117,8 @@ def quality(probs: np.ndarray, labels: np.ndarray) -> dict:
     elif classes == 2:
         auc = skm.roc_auc_score(labels, probs[:, 1])
     else:
-        auc = skm.roc_auc_score(labels, probs, multi_class="ovr", labels=range(classes)) if len(present) == classes else math.nan
+        auc = skm.roc_auc_score(labels, probs, multi_class="ovr",
+                                labels=range(classes)) if len(present) == classes else math.nan
     return {"n": len(labels), "accuracy": float((predicted == labels).mean()),
             "f1": float(skm.f1_score(labels, predicted, average="macro", labels=range(classes), zero_division=0)),
             "auc": float(auc), "ece": expected_calibration_error(probs, labels)}
@@ -145,8 +150,10 @@ def reliability_plot(probs: np.ndarray, labels: np.ndarray, bins: int = 10, stra
 
 # %% ../nbs/10_monitor.ipynb #73634c66
 def scrape(source: str) -> pd.DataFrame:
-    "Prometheus text, or the URL of a `/metrics` endpoint, as a dataframe: `metric`, `sample`, one column per label, `value`."
-    text = httpx.get(source, timeout=10).raise_for_status().text if source.startswith(("http://", "https://")) else source
+    """Prometheus text, or the URL of a `/metrics` endpoint, as a dataframe: `metric`, `sample`, one column per label,
+    `value`."""
+    text = httpx.get(source, timeout=10).raise_for_status().text if source.startswith(("http://",
+                                                                                       "https://")) else source
     rows = [{"metric": family.name, "sample": s.name, **s.labels, "value": s.value}
             for family in text_string_to_metric_families(text) for s in family.samples]
     return pd.DataFrame(rows)
@@ -202,7 +209,8 @@ def _psi(reference: np.ndarray, current: np.ndarray, floor: float = 1e-4) -> flo
     return float(np.sum((q - p) * np.log(q / p)))
 
 def _ks_p_value(d: float, n: int) -> float:
-    "SciPy's asymptotic KS p-value (`kstwo`); where it is below 1e-6, Kolmogorov's limit, which agrees there and is 1000x faster."
+    """SciPy's asymptotic KS p-value (`kstwo`); where it is below 1e-6, Kolmogorov's limit, which agrees there and is
+    1000x faster."""
     limit = float(stats.kstwobign.sf(d * math.sqrt(n)))
     return float(stats.kstwo.sf(d, n)) if limit > 1e-6 else limit
 
@@ -217,7 +225,8 @@ def _numeric_drift(a: np.ndarray, b: np.ndarray) -> dict:
     step = np.diff(union)
     d = float(np.max(gap, where=np.append(step > 0, True), initial=0.0))   # at the last of equal values: right limits
     p = float(stats.ks_2samp(a, b).pvalue) if n * m <= 1_000_000 else _ks_p_value(d, round(n * m / (n + m)))
-    wasserstein, sigma = float(np.sum(gap[:-1] * step)), float(a.std())      # (np.dot would call BLAS, whose threads fight ours)
+    # (np.dot would call BLAS, whose threads fight ours)
+    wasserstein, sigma = float(np.sum(gap[:-1] * step)), float(a.std())
     effect = wasserstein / sigma if sigma > 0 else (0.0 if wasserstein == 0 else math.inf)
     edges = np.unique(a[(np.arange(1, 10) * (n - 1)) // 10])
     bins = lambda s: np.diff(np.concatenate([[0], np.searchsorted(s, edges, "right"), [len(s)]]))
@@ -248,7 +257,8 @@ class DriftReference:
         self.kinds = {c: "categorical" if c in categorical or not pd.api.types.is_numeric_dtype(data[c])
                       or pd.api.types.is_bool_dtype(data[c]) else "numeric" for c in columns}
         self.rows = len(data)
-        prepare = lambda c: _Numeric(*_numeric_values(data[c])) if self.kinds[c] == "numeric" else _Categorical(*_counts(data[c]))
+        prepare = lambda c: (_Numeric(*_numeric_values(data[c])) if self.kinds[c] == "numeric"
+                             else _Categorical(*_counts(data[c])))
         with ThreadPoolExecutor(os.cpu_count()) as pool:
             self.columns = dict(zip(columns, pool.map(prepare, columns)))
 
@@ -316,7 +326,8 @@ class DriftReport:
         "One line: the verdict, and which columns drifted."
         drifted = list(self.table.loc[self.table.drifted, "column"])
         return (f"dataset drift: {'YES' if self.dataset_drift else 'no'} — {len(drifted)} of {len(self.table)} columns "
-                f"drifted ({self.drifted_share:.0%}; threshold {self.share:.0%})" + (f": {', '.join(drifted)}" if drifted else ""))
+                f"drifted ({self.drifted_share:.0%}; threshold {self.share:.0%})" + (f": {', '.join(drifted)}"
+                                                                                     if drifted else ""))
 
     def plot(self, columns: list[str] | None = None, ncols: int = 3):
         "Reference vs current distribution per column; drifted columns titled in red with p and effect size."
@@ -364,7 +375,8 @@ class DriftReport:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>drift report</title></head><body>"
-                        f"{self._repr_html_()}<img alt='reference vs current per column' src='data:image/png;base64,{image}'>"
+                        f"{self._repr_html_()}<img alt='reference vs current per column' "
+                        f"src='data:image/png;base64,{image}'>"
                         f"</body></html>")
         return path
 
@@ -393,7 +405,8 @@ def mmd_test(reference, current, permutations: int = 200, max_samples: int = 500
         k = kernel[order][:, order]
         kxx, kyy, kxy = k[:n, :n], k[n:, n:], k[:n, n:]
         m = len(z) - n
-        return float((kxx.sum() - kxx.diagonal().sum()) / (n * (n - 1)) + (kyy.sum() - kyy.diagonal().sum()) / (m * (m - 1))
+        return float((kxx.sum() - kxx.diagonal().sum()) / (n * (n - 1))
+                     + (kyy.sum() - kyy.diagonal().sum()) / (m * (m - 1))
                      - 2 * kxy.mean())
 
     observed = mmd2(torch.arange(len(z)))
@@ -404,7 +417,8 @@ def mmd_test(reference, current, permutations: int = 200, max_samples: int = 500
 DETECTORS = {"adwin": river_drift.ADWIN, "ddm": river_drift.binary.DDM}
 
 class ErrorStream:
-    "A river drift detector (`'adwin'` or `'ddm'`) fed with prediction errors; `drifts` holds the positions where it fired."
+    """A river drift detector (`'adwin'` or `'ddm'`) fed with prediction errors; `drifts` holds the positions where it
+    fired."""
     def __init__(self, method: str = "adwin", **params):
         if method not in DETECTORS:
             raise MonitorError(f"unknown detector {method!r}; choose from {', '.join(DETECTORS)}")
@@ -422,14 +436,16 @@ class ErrorStream:
         return fired
 
 def detection_delay(drifts: list[int], true_point: int) -> dict:
-    "Against a known change point: false alarms before it, and the delay to the first detection at or after it (None if missed)."
+    """Against a known change point: false alarms before it, and the delay to the first detection at or after it (None
+    if missed)."""
     after = [d for d in drifts if d >= true_point]
     return {"false_alarms": sum(d < true_point for d in drifts), "delay": after[0] - true_point if after else None}
 
 # %% ../nbs/10_monitor.ipynb #bbc08e25
 @dataclass
 class Rule:
-    "An alert rule: when `when(observation)` holds, alert and run `action`; then stay quiet for `cooldown` observations."
+    """An alert rule: when `when(observation)` holds, alert and run `action`; then stay quiet for `cooldown`
+    observations."""
     name: str
     when: Callable[[dict], bool]
     action: str = "review"
@@ -437,7 +453,8 @@ class Rule:
 
 def below(metric: str, threshold: float, action: str = "review", cooldown: int = 0) -> Rule:
     "Fire when `observation[metric]` is below `threshold` (a missing or NaN metric never fires)."
-    return Rule(f"{metric} < {threshold}", lambda o: o.get(metric) is not None and o[metric] < threshold, action, cooldown)
+    return Rule(f"{metric} < {threshold}", lambda o: o.get(metric) is not None and o[metric] < threshold,
+                action, cooldown)
 
 def flagged(key: str, action: str = "review", cooldown: int = 0) -> Rule:
     "Fire when `observation[key]` is true, e.g. a drift verdict or a detector that fired."
@@ -456,7 +473,8 @@ class Alerts:
         self.rules, self.governance, self._quiet = rules, governance, {r.name: 0 for r in rules}
 
     def evaluate(self, observation: dict) -> list[dict]:
-        "Check every rule against one observation; the alerts raised (each recorded; each action run once per observation)."
+        """Check every rule against one observation; the alerts raised (each recorded; each action run once per
+        observation)."""
         raised, done = [], {}
         for rule in self.rules:
             if self._quiet[rule.name] > 0:
@@ -468,14 +486,17 @@ class Alerts:
         return raised
 
     def _raise(self, rule: Rule, observation: dict, done: dict) -> dict:
-        "Record an alert and run its action, unless another alert of this observation already ran it (then share its result)."
+        """Record an alert and run its action, unless another alert of this observation already ran it (then share its
+        result)."""
         alert = {"id": uuid.uuid4().hex, "time": time.time(), "rule": rule.name, "action": rule.action,
                  "observation": json.loads(json.dumps(observation, default=str))}
         if rule.action in done:
-            alert["result"], alert["outcome"] = done[rule.action]["result"], f"shared with alert {done[rule.action]['id']}"
+            shared = done[rule.action]
+            alert["result"], alert["outcome"] = shared["result"], f"shared with alert {shared['id']}"
         else:
             try:
-                alert["result"], alert["outcome"] = json.loads(json.dumps(self.actions[rule.action](alert), default=str)), "ok"
+                alert["result"], alert["outcome"] = json.loads(json.dumps(self.actions[rule.action](alert),
+                                                                          default=str)), "ok"
             except Exception as e:                          # monitoring goes on; the alert says what failed
                 alert["result"], alert["outcome"] = f"{type(e).__name__}: {e}", "action failed"
             done[rule.action] = alert
@@ -504,7 +525,8 @@ class Alerts:
         return pd.DataFrame(self.log.read(0, 1_000_000)[0])
 
 # %% ../nbs/10_monitor.ipynb #59e18416
-def plot_metrics(metrics: pd.DataFrame, columns=("accuracy", "auc", "ece"), marks: dict[str, float] | None = None, ax=None):
+def plot_metrics(metrics: pd.DataFrame, columns=("accuracy", "auc", "ece"), marks: dict[str,
+                                                                                        float] | None = None, ax=None):
     "Quality metrics over windows as lines; `marks` draws labelled vertical lines (known drift points, alerts)."
     ax = ax or plt.subplots(figsize=(7, 3))[1]
     for column in columns:
@@ -539,7 +561,8 @@ def dashboard(report: DriftReport, metrics: pd.DataFrame | None = None):
 
     feature.observe(show_feature, names="value")
     show_feature()
-    tabs = [w.VBox([w.HTML(f"<b>{report.summary()}</b>"), w.HTML(report.table.to_html(index=False, float_format=lambda v: f"{v:.3g}"))]),
+    table = report.table.to_html(index=False, float_format=lambda v: f"{v:.3g}")
+    tabs = [w.VBox([w.HTML(f"<b>{report.summary()}</b>"), w.HTML(table)]),
             w.VBox([feature, view])]
     titles = ["drift", "features"]
     if metrics is not None:

@@ -80,7 +80,8 @@ class OnnxModule(nn.Module):
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # idle threads sleep, not spin:
         if threads:                                                               # the CPU is shared with the server
             options.intra_op_num_threads = threads
-        self.path, self.session = Path(path), ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.path, self.session = Path(path), ort.InferenceSession(str(path), options,
+                                                                   providers=["CPUExecutionProvider"])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(self.session.run(None, {"inputs": x.detach().cpu().numpy().astype(np.float32)})[0])

@@ -116,8 +116,10 @@ def _cache_home() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "workbench"
 
 def declared(notebook: Path) -> set[str]:
-    "The parameters a notebook declares in its `parameters` cell (papermill's reading, remembered per notebook content)."
-    key = content_hash(json.dumps([importlib.metadata.version("papermill"), content_hash(Path(notebook).read_bytes())]).encode())
+    """The parameters a notebook declares in its `parameters` cell (papermill's reading, remembered per notebook
+    content)."""
+    key = content_hash(json.dumps([importlib.metadata.version("papermill"),
+                                   content_hash(Path(notebook).read_bytes())]).encode())
     memo = _cache_home() / "notebook-parameters" / f"{key}.json"
     with contextlib.suppress(OSError, ValueError):
         return set(json.loads(memo.read_text()))
@@ -135,7 +137,8 @@ def plan(pipeline: Pipeline, overrides: dict | None = None, profile: str | None 
         raise PipelineError(f"no profile {profile!r}; profiles: {', '.join(pipeline.profiles) or 'none'}")
     order = _order(pipeline)
     for top in {module.split(".")[0] for module in pipeline.preload}:     # installed, or beside the spec
-        if importlib.util.find_spec(top) is None and importlib.machinery.PathFinder.find_spec(top, [str(pipeline.root)]) is None:
+        beside = importlib.machinery.PathFinder.find_spec(top, [str(pipeline.root)])
+        if importlib.util.find_spec(top) is None and beside is None:
             raise PipelineError(f"preload: no module named {top!r} (neither installed nor in {pipeline.root})")
     shared = {**pipeline.parameters, **pipeline.profiles.get(profile, {}), **overrides}
     for parameter, value in shared.items():
@@ -179,7 +182,8 @@ def profile_gaps(pipeline: Pipeline, names: dict[str, set[str]]) -> list[str]:
     return gaps
 
 def check_parameter(name: str, value: Any, where: str = "") -> None:
-    "Nothing if `value` is plain JSON data (what papermill can write as a literal); a `PipelineError` naming it otherwise."
+    """Nothing if `value` is plain JSON data (what papermill can write as a literal); a `PipelineError` naming it
+    otherwise."""
     def plain(v) -> bool:
         if v is None or isinstance(v, (bool, int, float, str)):
             return True
@@ -187,7 +191,8 @@ def check_parameter(name: str, value: Any, where: str = "") -> None:
             return all(map(plain, v))
         return isinstance(v, dict) and all(isinstance(k, str) and plain(x) for k, x in v.items())
     if not plain(value):
-        raise PipelineError(f"parameter {name!r}{where}: {type(value).__name__} {str(value)[:60]!r} is not plain JSON data "
+        raise PipelineError(f"parameter {name!r}{where}: {type(value).__name__} {str(value)[:60]!r} is not "
+                            f"plain JSON data "
                             "(null, true/false, a number, a string, a list or a mapping with string keys); papermill "
                             "writes parameters into the notebook as code, so nothing else is accepted (quote a date)")
 
@@ -213,7 +218,8 @@ def _check_input(pipeline: Pipeline, name: str, parameter: str, ref: Input) -> N
 
 # %% ../nbs/11_pipeline.ipynb #50b11291
 def record_outputs(path: str, **outputs) -> dict:
-    "Write a step's outputs (JSON values) where the pipeline runner reads them; outside a pipeline (`path` empty) just return them."
+    """Write a step's outputs (JSON values) where the pipeline runner reads them; outside a pipeline (`path` empty) just
+    return them."""
     if path:
         atomic_write(path, json.dumps(outputs, indent=1, default=str))
     return outputs
@@ -263,7 +269,8 @@ class _Run:
 
 # %% ../nbs/11_pipeline.ipynb #a782437a
 KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR",     # quiet kernels
-                    "--IPKernelApp.matplotlib=inline"]   # plots as in JupyterLab, whatever MPLBACKEND says (the report shows them)
+                    # plots as in JupyterLab, whatever MPLBACKEND says (the report shows them)
+                    "--IPKernelApp.matplotlib=inline"]
 
 def kernel_environment() -> dict[str, str]:
     "This process's environment, with progress bars as plain text (`WORKBENCH_PROGRESS=text`) unless they are off."
@@ -271,7 +278,8 @@ def kernel_environment() -> dict[str, str]:
     return {**os.environ, "WORKBENCH_PROGRESS": "0" if hidden else "text"}
 
 async def _import_in(km: AsyncKernelManager, modules: list[str], timeout: float = 300) -> None:
-    "Import `modules` in a started kernel, binding no name and counting no execution: the step still finds a fresh namespace."
+    """Import `modules` in a started kernel, binding no name and counting no execution: the step still finds a fresh
+    namespace."""
     kc = km.client()
     kc.start_channels()
     try:
@@ -385,7 +393,8 @@ def _execute(run: _Run, name: str, notebook: Path, parameters: dict, names: set[
     return recorded
 
 def _run_step(run: _Run, name: str) -> dict:
-    "One step, from the cache when its key has succeeded before, else executed; its outputs (`PipelineError` if it fails)."
+    """One step, from the cache when its key has succeeded before, else executed; its outputs (`PipelineError` if it
+    fails)."""
     step, pipeline = run.pipeline.steps[name], run.pipeline
     notebook = pipeline.root / step.notebook
     names = declared(notebook)
@@ -450,7 +459,8 @@ def run_pipeline(spec: str | Path, overrides: dict | None = None, profile: str |
     return run.record
 
 def _schedule(pipeline: Pipeline, execute, outputs: dict, workers: int, run: _Run, emit) -> list[str]:
-    "Run steps as their dependencies finish, at most `workers` at once; the failures (a failed step's dependants are skipped)."
+    """Run steps as their dependencies finish, at most `workers` at once; the failures (a failed step's dependants are
+    skipped)."""
     graph = graphlib.TopologicalSorter({n: s.upstream() for n, s in pipeline.steps.items()})
     graph.prepare()
     failures, blocked = [], set()
@@ -481,7 +491,8 @@ def _schedule(pipeline: Pipeline, execute, outputs: dict, workers: int, run: _Ru
 def resume(run_id: str, workspace: str | Path | None = None, on_event=None) -> dict:
     "Continue a failed run in its folder: steps that succeeded come from the cache, the others run."
     record = show(run_id, workspace)
-    return run_pipeline(record["spec"], record["overrides"], record["profile"], workspace, run_id=run_id, on_event=on_event)
+    return run_pipeline(record["spec"], record["overrides"], record["profile"], workspace, run_id=run_id,
+                        on_event=on_event)
 
 # %% ../nbs/11_pipeline.ipynb #6923cd95
 def pipeline_action(spec: str | Path, overrides: dict | None = None, profile: str | None = None,
@@ -500,7 +511,8 @@ def runs(workspace: str | Path | None = None):
     rows = [{"pipeline": r["pipeline"], "run_id": r["run_id"], "status": r["status"], "started": r["started"],
              "seconds": r.get("seconds"), "steps": len(r["steps"]),
              "cached": sum(s.get("status") == "cached" for s in r["steps"].values())} for r in records]
-    return pd.DataFrame(rows, columns=["pipeline", "run_id", "status", "started", "seconds", "steps", "cached"]).sort_values(
+    return pd.DataFrame(rows, columns=["pipeline", "run_id", "status", "started", "seconds", "steps",
+                                       "cached"]).sort_values(
         "started", ascending=False, ignore_index=True)
 
 def show(run_id: str, workspace: str | Path | None = None) -> dict:
@@ -514,7 +526,8 @@ def _last_image(notebook: Path) -> str | None:
     "The last PNG a notebook displayed, base64-encoded."
     if not notebook.is_file():
         return None
-    cells = json.loads(notebook.read_text()).get("cells", [])          # plain JSON: nothing here needs nbformat's checks
+    # plain JSON: nothing here needs nbformat's checks
+    cells = json.loads(notebook.read_text()).get("cells", [])
     images = ["".join(o["data"]["image/png"]) for c in cells if c.get("cell_type") == "code"
               for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     return images[-1] if images else None
@@ -522,7 +535,8 @@ def _last_image(notebook: Path) -> str | None:
 STATUS_COLOURS = {"ok": "#1a7f37", "cached": "#0969da", "failed": "#cf222e", "skipped": "#9a6700", "running": "#6e7781"}
 
 def spans(record: dict) -> dict[str, tuple[float, float]]:
-    "Each step's (start, seconds), in seconds since the run began; a step that did not run here (cached, skipped) is (0, 0)."
+    """Each step's (start, seconds), in seconds since the run began; a step that did not run here (cached, skipped) is
+    (0, 0)."""
     began = datetime.fromisoformat(record["started"])
     return {name: ((datetime.fromisoformat(s["started"]) - began).total_seconds(), s.get("seconds", 0.0))
                   if "started" in s and s["status"] != "cached" else (0.0, 0.0) for name, s in record["steps"].items()}
@@ -534,7 +548,8 @@ def _bar(start: float, seconds: float, total: float, colour: str) -> str:
             f"title='{start:.1f} s + {seconds:.1f} s'></div></div>")
 
 def write_report(folder: Path) -> Path:
-    "An HTML page for a run: each step's status, time, parameters, outputs, a link to its executed notebook and its last plot."
+    """An HTML page for a run: each step's status, time, parameters, outputs, a link to its executed notebook and its
+    last plot."""
     record = json.loads((Path(folder) / "run.json").read_text())
     rows, plots, where = [], [], spans(record)
     total = max([record.get("seconds") or 0.0, *(a + b for a, b in where.values())])
@@ -552,7 +567,8 @@ def write_report(folder: Path) -> Path:
         if image:
             plots.append(f"<figure><img alt='{escape(name)}' src='data:image/png;base64,{image}'>"
                          f"<figcaption>{escape(name)}</figcaption></figure>")
-    html = (f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(record['pipeline'])} {record['run_id']}</title>"
+    html = (f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(record['pipeline'])} "
+            f"{record['run_id']}</title>"
             "<style>body{font-family:sans-serif;margin:2em}td,th{border-bottom:1px solid #ddd;padding:4px 8px;"
             "vertical-align:top;text-align:left}code{font-size:85%}figure{display:inline-block;margin:1em}"
             ".axis{position:relative;width:12em;height:.8em;margin-top:.3em;background:#f0f0f0}"
@@ -567,9 +583,11 @@ def write_report(folder: Path) -> Path:
     return path
 
 def _track(record: dict, ws: Workspace) -> None:
-    "Record the run in the tracking store, with the datasets and models its steps produced (outputs named *dataset / *model)."
+    """Record the run in the tracking store, with the datasets and models its steps produced (outputs named *dataset /
+    *model)."""
     from workbench.tracking import RunStore
-    produced = {f"{step}.{key}": value for step, s in record["steps"].items() for key, value in s.get("outputs", {}).items()}
+    produced = {f"{step}.{key}": value for step, s in record["steps"].items() for key,
+                value in s.get("outputs", {}).items()}
     datasets = {k: v for k, v in produced.items() if k.split(".")[1].endswith("dataset") and isinstance(v, str)}
     with RunStore(ws.path("runs") / "runs.db", ws.path("runs") / "artifacts").start_run(
             name=f"pipeline:{record['pipeline']}", project="pipelines", tags=["pipeline", record["pipeline"]],
@@ -595,18 +613,22 @@ def timeline(record: dict, ax=None):
             ax.plot(start, row, "o", color=colour)
     ax.set_yticks(range(len(where)), [f"{n} ({record['steps'][n]['status']})" for n in where])
     ax.invert_yaxis()
-    ax.set(xlabel="seconds since the run started", title=f"{record['pipeline']} · {record['run_id']} · {record['status']}")
+    ax.set(xlabel="seconds since the run started",
+           title=f"{record['pipeline']} · {record['run_id']} · {record['status']}")
     return ax
 
 # %% ../nbs/11_pipeline.ipynb #e4e7b847
-def prune(workspace: str | Path | None = None, keep: int = 5, pipeline: str | None = None, dry_run: bool = False) -> dict:
-    "Remove all but the newest `keep` runs of each pipeline (or of `pipeline`) and the cache entries none of them uses; what went."
+def prune(workspace: str | Path | None = None, keep: int = 5, pipeline: str | None = None,
+          dry_run: bool = False) -> dict:
+    """Remove all but the newest `keep` runs of each pipeline (or of `pipeline`) and the cache entries none of them
+    uses; what went."""
     if keep < 1:
         raise PipelineError(f"keep must be at least 1 (the newest run is always kept), got {keep}")
     area = Workspace(workspace).path("pipelines")
     homes = [area / pipeline] if pipeline else sorted(p for p in area.iterdir() if p.is_dir())
     if pipeline and (Path(pipeline).name != pipeline or not homes[0].is_dir()):     # a name, not a path
-        raise PipelineError(f"no runs of pipeline {pipeline!r} in {area}; pipelines: {', '.join(p.name for p in area.iterdir()) or 'none'}")
+        raise PipelineError(f"no runs of pipeline {pipeline!r} in {area}; pipelines: "
+                            f"{', '.join(p.name for p in area.iterdir()) or 'none'}")
     removed = {"runs": [], "cache_entries": 0, "bytes": 0}
     for home in homes:
         newest_first = sorted(home.glob("*/run.json"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
@@ -619,7 +641,8 @@ def prune(workspace: str | Path | None = None, keep: int = 5, pipeline: str | No
         doomed = [home / r["run_id"] for r in records if r["run_id"] not in needed]
         removed["runs"] += [f"{home.name}/{folder.name}" for folder in doomed]
         removed["cache_entries"] += len(stale)
-        removed["bytes"] += sum(f.stat().st_size for f in [*stale, *(f for d in doomed for f in d.rglob("*") if f.is_file())])
+        removed["bytes"] += sum(f.stat().st_size for f in [*stale,
+                                                           *(f for d in doomed for f in d.rglob("*") if f.is_file())])
         if not dry_run:
             for path in stale:                              # entries first: nothing left points to a removed folder
                 path.unlink(missing_ok=True)

@@ -21,8 +21,10 @@ from .explain import explain
 __all__ = ['heatmap_overlay', 'findings_dicom', 'Explainer', 'dicom_finding', 'add_dicom_route', 'trace', 'ReviewQueue']
 
 # %% ../nbs/12a_radiology.ipynb #8239fe1b
-def heatmap_overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.6, colormap: str = "inferno") -> np.ndarray:
-    "An RGB uint8 picture: `image` (in [0, 1]) in grey with `heatmap` (any scale, resized to the image) blended over it."
+def heatmap_overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.6,
+                    colormap: str = "inferno") -> np.ndarray:
+    """An RGB uint8 picture: `image` (in [0, 1]) in grey with `heatmap` (any scale, resized to the image) blended over
+    it."""
     import matplotlib
     heat = torch.nn.functional.interpolate(torch.as_tensor(heatmap, dtype=torch.float32)[None, None], image.shape,
                                            mode="bilinear", align_corners=False)[0, 0].numpy()
@@ -33,20 +35,23 @@ def heatmap_overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.6, 
 
 def findings_dicom(source: Dataset, heatmap: np.ndarray, finding: str, center: float = 40, width: float = 400,
                    series_number: int = 900) -> Dataset:
-    "A DICOM Secondary Capture in `source`'s study (an axial slice: rows run to the patient's left, columns to the back): its windowed image with `heatmap` over it; `finding` as the series description."
+    """A DICOM Secondary Capture in `source`'s study (an axial slice: rows run to the patient's left, columns to the
+    back): its windowed image with `heatmap` over it; `finding` as the series description."""
     import highdicom as hd
     picture = heatmap_overlay(window(hounsfield(source), center, width), heatmap)
     sc = hd.sc.SCImage.from_ref_dataset(
         source, picture, hd.PhotometricInterpretationValues.RGB, 8, hd.CoordinateSystemNames.PATIENT,
         series_instance_uid=hd.UID(), series_number=series_number, sop_instance_uid=hd.UID(), instance_number=1,
-        manufacturer="workbench", patient_orientation=("L", "P"), pixel_spacing=tuple(source.PixelSpacing) if "PixelSpacing" in source else None,
+        manufacturer="workbench", patient_orientation=("L", "P"),
+        pixel_spacing=tuple(source.PixelSpacing) if "PixelSpacing" in source else None,
         series_description=finding[:64], transfer_syntax_uid="1.2.840.10008.1.2.1")
     sc.BurnedInAnnotation = "NO"                        # the finding is in the header, not in the pixels
     return sc
 
 # %% ../nbs/12a_radiology.ipynb #c0629e54
 class Explainer:
-    "Grad-CAM for the served version: its own copy of the model (rebuilt when the version changes), one request at a time."
+    """Grad-CAM for the served version: its own copy of the model (rebuilt when the version changes), one request at a
+    time."""
     def __init__(self, predictor, target: int = 1):
         self.predictor, self.target, self.lock, self.loaded = predictor, target, threading.Lock(), (None, None)
 
@@ -73,7 +78,8 @@ def add_dicom_route(app: FastAPI, size: int, center: float = 40, width: float = 
         "required": True, "content": {"application/dicom": {"schema": {"type": "string", "format": "binary"}}}}})
     async def predict_dicom(name: str, request: Request, accept: str = Header("application/json"),
                             x_api_key: str = Header(None), x_caller: str = Header(None)):
-        "One de-identified DICOM study: the probability of a finding and a Grad-CAM heatmap (JSON, or a DICOM Secondary Capture)."
+        """One de-identified DICOM study: the probability of a finding and a Grad-CAM heatmap (JSON, or a DICOM
+        Secondary Capture)."""
         service.served(name)
         body = await request.body()
         try:
@@ -120,7 +126,8 @@ def _png(picture: np.ndarray, scale: int = 4) -> bytes:
     return buffer.getvalue()
 
 class ReviewQueue:
-    "A clinician's queue (ipywidgets): image, heatmap and probability per case; accept / reject / skip with a comment, audited."
+    """A clinician's queue (ipywidgets): image, heatmap and probability per case; accept / reject / skip with a comment,
+    audited."""
     def __init__(self, cases: list[dict],          # each: id, image (2-D, in [0, 1]), heatmap (2-D), probability
                  governance, credential: str, model: str, threshold: float = 0.5):
         import ipywidgets as widgets
@@ -158,7 +165,8 @@ class ReviewQueue:
         said = "finding" if case["probability"] >= self.threshold else "no finding"
         self.picture.value = _png(heatmap_overlay(case["image"], case["heatmap"]))
         self.caption.value = (f"<b>case {self.position + 1} of {len(self.cases)}</b>: {case['id']}<br>"
-                              f"{self.model}: p = {case['probability']:.3f} → <b>{said}</b> (threshold {self.threshold:.3f})")
+                              f"{self.model}: p = {case['probability']:.3f} → <b>{said}</b> (threshold "
+                              f"{self.threshold:.3f})")
         self.comment.value = ""
 
     def decide(self, decision: str) -> None:
@@ -186,6 +194,7 @@ class ReviewQueue:
         return table.assign(label=np.where(table.decision == "accept", said, 1 - said))
 
     def save(self, data, name: str, parents: list[str] = ()):
-        "The labels as a new version of table `name` in `data` (a `DataStore`), with the reviewed dataset(s) as parents."
+        """The labels as a new version of table `name` in `data` (a `DataStore`), with the reviewed dataset(s) as
+        parents."""
         return data.ingest_table(name, self.labels(), source=f"clinician review of {self.model} by {self.reviewer}",
                                  parents=list(parents))

@@ -14,7 +14,8 @@ import sqlalchemy as sa
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .core import NAME_RULE, Workspace, atomic_write, content_hash, durable, json_config, owner_only, valid_name
+from .core import (NAME_RULE, Workspace, atomic_write, content_hash, durable, json_config, owner_only,
+                            valid_name)
 from .db import database_url, sql_engine
 from .models import build_model, model_spec
 
@@ -74,7 +75,8 @@ class Registry:
     def __init__(self, url: str | Path | None = None, root: str | Path | None = None):
         self.url = database_url(url, area="registry")
         self.engine = sql_engine(self.url, immediate=True)
-        self.root = Path(root) if root else (Path(self.engine.url.database).parent if self.engine.dialect.name == "sqlite"
+        self.root = Path(root) if root else (Path(self.engine.url.database).parent
+                                             if self.engine.dialect.name == "sqlite"
                                              else Workspace().path("registry"))
         if self.engine.dialect.name == "sqlite" and self.engine.url.database not in (None, "", ":memory:"):
             owner_only(self.engine.url.database)        # who registered what, and the users' key hashes: owner only
@@ -103,13 +105,15 @@ class Registry:
             lineage = {"datasets": run["datasets"], "code": run["code"],
                        "metrics": tracked_metrics(runs.final_metrics(run_id), lineage["metrics"], run_id)}
         with self.engine.begin() as db:
-            latest = db.execute(sa.select(sa.func.max(versions_table.c.version)).where(versions_table.c.name == name)).scalar()
+            query = sa.select(sa.func.max(versions_table.c.version)).where(versions_table.c.name == name)
+            latest = db.execute(query).scalar()
             version = (latest or 0) + 1
             folder = self.root / "models" / name / f"v{version}"
             weights = _write_weights(model, folder)
             record = dict(name=name, version=version, stage="none", **model_spec(model), input_schema=input_schema,
                           output_schema=output_schema, metrics=json_config(lineage["metrics"]), run_id=run_id,
-                          datasets=lineage["datasets"], code=lineage["code"], hash=content_hash(weights), path=str(weights),
+                          datasets=lineage["datasets"], code=lineage["code"], hash=content_hash(weights),
+                          path=str(weights),
                           description=description, created=_now())
             atomic_write(folder / "MODEL_CARD.md", model_card(record))       # complete before the row makes it visible
             db.execute(versions_table.insert().values(**record))
@@ -131,10 +135,12 @@ def tracked_metrics(tracked: dict, claimed: dict, run_id: str) -> dict:
     if untracked:
         raise RegistryError(f"metrics {untracked} were not tracked by run {run_id} (it tracked {sorted(tracked)}): "
                             "log them to the run before it finishes; a registration cannot add metrics to it")
-    contradicted = {k: (v, tracked[k]) for k, v in claimed.items() if not math.isclose(v, tracked[k], rel_tol=1e-6, abs_tol=1e-9)}
+    contradicted = {k: (v, tracked[k]) for k, v in claimed.items() if not math.isclose(v, tracked[k], rel_tol=1e-6,
+                                                                                       abs_tol=1e-9)}
     if contradicted:
         detail = "; ".join(f"{k}: claimed {c:.6g}, tracked {t:.6g}" for k, (c, t) in contradicted.items())
-        raise RegistryError(f"metrics given at registration contradict run {run_id} ({detail}): the run's values are the record")
+        raise RegistryError(f"metrics given at registration contradict run {run_id} ({detail}): the run's values "
+                            f"are the record")
     return dict(tracked)
 
 # %% ../nbs/07_registry.ipynb #55956f95
@@ -230,7 +236,8 @@ def versions(self: Registry, name: str | None = None):
     with self.engine.connect() as db:
         rows = [dict(r) for r in db.execute(query.order_by(versions_table.c.name, versions_table.c.version)).mappings()]
     return pd.DataFrame([{"name": r["name"], "version": r["version"], "stage": r["stage"], "created": r["created"],
-                          "run_id": r["run_id"], "hash": r["hash"][:12], **{f"metric.{k}": v for k, v in (r["metrics"] or {}).items()}}
+                          "run_id": r["run_id"], "hash": r["hash"][:12], **{f"metric.{k}": v for k,
+                                                                            v in (r["metrics"] or {}).items()}}
                          for r in rows])
 
 @patch
@@ -247,14 +254,16 @@ def set_alias(self: Registry, name: str, alias: str, version: int) -> None:
 # %% ../nbs/07_registry.ipynb #d44327bf
 @patch
 def load(self: Registry, ref: str, device: str = "cpu") -> tuple[nn.Module, dict]:
-    "Rebuild the model of `ref` from its config, load its weights after checking their hash; `(model in eval mode, record)`."
+    """Rebuild the model of `ref` from its config, load its weights after checking their hash; `(model in eval mode,
+    record)`."""
     record = self.resolve(ref)
     path = Path(record["path"])
     if not path.is_file():
         raise RegistryError(f"{record['name']} v{record['version']}: weights file {path} is missing")
     found = content_hash(path)
     if found != record["hash"]:
-        raise RegistryError(f"{record['name']} v{record['version']}: weights {path} have hash {found[:12]}…, registered "
+        raise RegistryError(f"{record['name']} v{record['version']}: weights {path} have hash {found[:12]}…, "
+                            f"registered "
                             f"{record['hash'][:12]}…: the file was changed or corrupted; refusing to load it")
     model = build_model(record)
     model.load_state_dict(load_file(path, device=device))
@@ -266,8 +275,10 @@ _ALLOWED = {"none": {"staging", "archived"}, "staging": {"canary", "production",
 
 @patch
 def transition(self: Registry, name: str, version: int, stage: str, note: str = "",
-               from_stage: str | None = None) -> dict:  # move only if the version is in this stage now (compare-and-set)
-    "Move `name` v`version` to `stage` (following the allowed transitions); returns what changed. Not to a protected stage."
+               from_stage: str
+               | None = None) -> dict:  # move only if the version is in this stage now (compare-and-set)
+    """Move `name` v`version` to `stage` (following the allowed transitions); returns what changed. Not to a protected
+    stage."""
     if stage in PROTECTED:
         raise RegistryError(f"{stage} is a protected stage: promote {name} v{version} with Governance.promote, which "
                             "checks approvals and compliance and writes the audit trail")
@@ -287,7 +298,8 @@ def _move(self: Registry, name: str, version: int, stage: str, note: str = "", f
         if from_stage is not None and current != from_stage:
             raise StageChanged(f"{name} v{version} is in {current} now, not {from_stage}: left as it is")
         if stage not in _ALLOWED[current]:
-            raise RegistryError(f"{name} v{version} is in {current}; it can move to {', '.join(sorted(_ALLOWED[current]))}, "
+            raise RegistryError(f"{name} v{version} is in {current}; it can move to "
+                                f"{', '.join(sorted(_ALLOWED[current]))}, "
                                 f"not {stage}")
         now, changes = _now(), {"name": name, "version": version, "from": current, "to": stage, "displaced": None}
         holder = None
@@ -304,8 +316,10 @@ def _move(self: Registry, name: str, version: int, stage: str, note: str = "", f
         values = {"stage": stage}
         if stage == "production":
             values["replaced"] = holder
-        db.execute(versions_table.update().where(versions_table.c.name == name, versions_table.c.version == version).values(**values))
-        db.execute(transitions_table.insert().values(name=name, version=version, from_stage=current, to_stage=stage, at=now,
+        db.execute(versions_table.update().where(versions_table.c.name == name,
+                                                 versions_table.c.version == version).values(**values))
+        db.execute(transitions_table.insert().values(name=name, version=version, from_stage=current,
+                                                     to_stage=stage, at=now,
                                                      note=note))
     return changes
 
@@ -325,14 +339,17 @@ def _rollback(self: Registry, name: str, note: str = "rollback") -> dict:
             raise RegistryError(f"{name!r} has no production version to roll back")
         previous = current["replaced"]
         if previous is None:
-            raise RegistryError(f"{name} v{current['version']} replaced no earlier production version: nothing to roll back to")
+            raise RegistryError(f"{name} v{current['version']} replaced no earlier production version: nothing to "
+                                f"roll back to")
         now = _now()
-        db.execute(versions_table.update().where(versions_table.c.name == name, versions_table.c.version == current["version"])
+        db.execute(versions_table.update().where(versions_table.c.name == name,
+                                                 versions_table.c.version == current["version"])
                    .values(stage="archived"))
         earlier = self._record(db, name, previous)["replaced"]
         db.execute(versions_table.update().where(versions_table.c.name == name, versions_table.c.version == previous)
                    .values(stage="production", replaced=earlier))
-        for version, before, after in ((current["version"], "production", "archived"), (previous, "archived", "production")):
+        for version, before, after in ((current["version"], "production", "archived"), (previous, "archived",
+                                                                                        "production")):
             db.execute(transitions_table.insert().values(name=name, version=version, from_stage=before, to_stage=after,
                                                          at=now, note=note))
     return {"name": name, "restored": previous, "archived": current["version"]}

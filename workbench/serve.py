@@ -83,7 +83,8 @@ class Predictor:
     schema = property(lambda self: self.loaded.record["input_schema"], doc="The served version's input schema.")
 
     def load(self) -> Loaded:
-        "Build the version `ref` points at now and check that it answers an example of its input schema; serves nothing."
+        """Build the version `ref` points at now and check that it answers an example of its input schema; serves
+        nothing."""
         model, record = self.registry.load(self.ref, device=self.device)
         example = torch.zeros([2 if d is None else d for d in record["input_schema"].get("shape") or [2]])
         folder = self.registry.root / "optimized" / artifact_key(record, self.backend)
@@ -129,7 +130,8 @@ class Predictor:
         return {"outputs": self.predict(self.validate(inputs)).tolist(), "model": self.name, "version": self.version}
 
 def swap_in(*predictors: Predictor) -> None:
-    "Reload several predictors as one: each new version is built and checked first, then all swap; on a failure none does."
+    """Reload several predictors as one: each new version is built and checked first, then all swap; on a failure none
+    does."""
     try:
         fresh = [p.load() for p in predictors]
     except Exception as e:
@@ -231,7 +233,8 @@ class Answered(IntEnum):
     cache = 2
 
 class Fallback:
-    "Light model first; rows it is unsure of go to the heavy model (all rows when it fails or times out); when the heavy model fails, rows answered before come from a cache."
+    """Light model first; rows it is unsure of go to the heavy model (all rows when it fails or times out); when the
+    heavy model fails, rows answered before come from a cache."""
     def __init__(self, light: Predictor, heavy: Predictor, threshold: float = 0.9, timeout_ms: float | None = None,
                  cache_size: int = 0):
         if not 0 <= threshold <= 1:
@@ -299,7 +302,8 @@ def _row_key(row: torch.Tensor) -> bytes:
 
 def fallback_tradeoff(light: Predictor, heavy: Predictor, x: torch.Tensor, y: torch.Tensor, thresholds: list[float],
                       repeats: int = 5) -> list[dict]:
-    "For each threshold: accuracy, share of rows sent to the heavy model, and CPU milliseconds per row (best of `repeats`)."
+    """For each threshold: accuracy, share of rows sent to the heavy model, and CPU milliseconds per row (best of
+    `repeats`)."""
     rows = []
     for threshold in thresholds:
         fallback = Fallback(light, heavy, threshold)
@@ -320,7 +324,8 @@ class Canary:
         if not 0 <= weight <= 1 or not 0 <= max_error_rate < 1 or min_requests < 1:
             raise ValueError(f"need 0 <= weight <= 1, 0 <= max_error_rate < 1, min_requests >= 1; got {weight}, "
                              f"{max_error_rate}, {min_requests}")
-        self.predictor, self.weight, self.max_error_rate, self.min_requests = predictor, weight, max_error_rate, min_requests
+        self.predictor, self.weight = predictor, weight
+        self.max_error_rate, self.min_requests = max_error_rate, min_requests
         self.active, self.requests, self.errors, self._rng = True, 0, 0, random.Random(seed)
 
     def chosen(self) -> bool:
@@ -337,11 +342,14 @@ class Canary:
         return False
 
     def roll_back(self, governance: Governance | None = None) -> bool:
-        "Archive the canary's version if it is still the canary (else leave it); audited either way. Whether it was archived."
+        """Archive the canary's version if it is still the canary (else leave it); audited either way. Whether it was
+        archived."""
         p, target = self.predictor, f"{self.predictor.name}@{self.predictor.version}"
         counts = {"requests": self.requests, "errors": self.errors, "max_error_rate": self.max_error_rate}
-        reason = f"automatic canary rollback: {self.errors} errors in {self.requests} requests (limit {self.max_error_rate:.0%})"
-        audited = governance.audit.intent("serving", "canary_rollback", target, **counts) if governance else nullcontext()
+        reason = (f"automatic canary rollback: {self.errors} errors in {self.requests} requests "
+                  f"(limit {self.max_error_rate:.0%})")
+        audited = governance.audit.intent("serving", "canary_rollback", target,
+                                          **counts) if governance else nullcontext()
         try:
             with audited:
                 p.registry.transition(p.name, p.version, "archived", note=reason, from_stage="canary")
@@ -357,13 +365,16 @@ class ServiceMetrics:
     def __init__(self):
         self.registry = CollectorRegistry()
         r, mv = self.registry, ["model", "version"]
-        self.requests = PromCounter("workbench_requests", "Prediction requests by outcome", mv + ["outcome"], registry=r)
-        self.latency = Histogram("workbench_request_latency_seconds", "Seconds from request to answer (answered requests)",
+        self.requests = PromCounter("workbench_requests", "Prediction requests by outcome",
+                                    mv + ["outcome"], registry=r)
+        self.latency = Histogram("workbench_request_latency_seconds",
+                                 "Seconds from request to answer (answered requests)",
                                  mv, buckets=LATENCY_BUCKETS, registry=r)
         self.batch_size = Histogram("workbench_batch_size", "Rows per model call", mv,
                                     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512), registry=r)
         self.cache = PromCounter("workbench_cache_lookups", "Cache lookups by result", ["model", "result"], registry=r)
-        self.hit_rate = Gauge("workbench_cache_hit_rate", "Share of cache lookups that hit, since start", ["model"], registry=r)
+        self.hit_rate = Gauge("workbench_cache_hit_rate", "Share of cache lookups that hit, since start",
+                              ["model"], registry=r)
         self._lookups = defaultdict(Counter)                # per model: hits and misses, for the rate
 
     def record(self, model: str, version: int, outcome: str, seconds: float | None = None) -> None:
@@ -390,7 +401,8 @@ class ServiceMetrics:
                 elif s.name == "workbench_cache_lookups_total":
                     lookups[s.labels["result"]] += int(s.value)
         return {"requests": outcomes.total(), "outcomes": dict(outcomes), "cache_hits": lookups["hit"],
-                "cache_misses": lookups["miss"], "cache_hit_rate": lookups["hit"] / lookups.total() if lookups else None}
+                "cache_misses": lookups["miss"],
+                "cache_hit_rate": lookups["hit"] / lookups.total() if lookups else None}
 
     def observed(self, predictor) -> Callable[[torch.Tensor], Any]:
         "The predictor's `predict`, recording each call's batch size."
@@ -410,16 +422,19 @@ class PredictRequest(BaseModel):
     inputs: list
 
 def inputs_schema(schema: dict) -> dict:
-    "The JSON schema of a batch under a registered input schema: nested arrays of its fixed sizes, numbers in its range."
+    """The JSON schema of a batch under a registered input schema: nested arrays of its fixed sizes, numbers in its
+    range."""
     if "shape" not in schema:
         return {"type": "array", "minItems": 1}
-    item = {"type": "number", **({"minimum": schema["range"][0], "maximum": schema["range"][1]} if "range" in schema else {})}
+    item = {"type": "number", **({"minimum": schema["range"][0],
+                                  "maximum": schema["range"][1]} if "range" in schema else {})}
     for size in reversed(schema["shape"][1:]):
         item = {"type": "array", "items": item, **({"minItems": size, "maxItems": size} if size else {})}
     return {"type": "array", "items": item, "minItems": 1}
 
 class PredictResponse(BaseModel):
-    "The outputs per example, the model and version that answered, whether the cache did, (with a fallback) who answered each row, and the request's id (row `i` is `{request_id}:{i}` in the logs)."
+    """The outputs per example, the model and version that answered, whether the cache did, (with a fallback) who
+    answered each row, and the request's id (row `i` is `{request_id}:{i}` in the logs)."""
     outputs: list
     model: str
     version: int
@@ -445,7 +460,8 @@ def answer_bytes(answer: torch.Tensor | tuple) -> int:
 _NPY_HEADERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 
 def read_npy(body: bytes) -> np.ndarray:
-    "The array in a `.npy` body, its header (version, dtype, shape) checked against the body's size first; `InputError` if not."
+    """The array in a `.npy` body, its header (version, dtype, shape) checked against the body's size first;
+    `InputError` if not."""
     f = io.BytesIO(body)
     try:
         version = np.lib.format.read_magic(f)
@@ -517,7 +533,8 @@ class ModelService:
             raise ValueError(f"need max_rows >= 1 and cache_bytes >= 0, got {max_rows} and {cache_bytes}")
         self.predictor, self.canary, self.governance, self.capture = predictor, canary, governance, capture
         self.max_rows, self.metrics = max_rows, ServiceMetrics()
-        batcher = lambda p: DynamicBatcher(self.metrics.observed(p), max_batch_size, max_delay_ms, queue_timeout_s, max_queue)
+        batcher = lambda p: DynamicBatcher(self.metrics.observed(p), max_batch_size, max_delay_ms,
+                                           queue_timeout_s, max_queue)
         self.batcher = batcher(predictor)
         self.canary_batcher = batcher(canary.predictor) if canary else None
         self.cache = LRUCache(cache_bytes, getsizeof=answer_bytes) if cache_bytes else None
@@ -545,10 +562,12 @@ class ModelService:
 # %% ../nbs/09_serve.ipynb #9e1d4b75
 @patch
 async def route(self: ModelService, x: torch.Tensor) -> tuple[Any, int]:
-    "Answer a validated batch by the canary or the served version, recording each version's outcome; (outputs, version)."
+    """Answer a validated batch by the canary or the served version, recording each version's outcome; (outputs,
+    version)."""
     canary = self.canary
     if canary is not None and canary.chosen():
-        version, start, stats = canary.predictor.version, time.perf_counter(), self.per_version[canary.predictor.version]
+        version, start = canary.predictor.version, time.perf_counter()
+        stats = self.per_version[version]
         try:
             out, ok = await self.canary_batcher.submit(x), True
         except Overloaded:
@@ -590,7 +609,8 @@ async def caller(self: ModelService, api_key: str | None) -> str:
 
 @patch
 async def answer(self: ModelService, x: torch.Tensor, request_id: str) -> tuple[Any, int]:
-    "`route`, with its failures turned into HTTP answers: 503 (+ `Retry-After`) when overloaded, 500 naming the request."
+    """`route`, with its failures turned into HTTP answers: 503 (+ `Retry-After`) when overloaded, 500 naming the
+    request."""
     name, version = self.predictor.name, self.predictor.version
     try:
         return await self.route(x)
@@ -615,7 +635,8 @@ def remember(self: ModelService, key: tuple, out: Any) -> None:
 @patch
 async def respond(self: ModelService, name: str, inputs: Any, api_key: str | None = None,
                   claimed_caller: str | None = None, source: dict | None = None) -> dict:
-    "Validate, look up the cache, answer (batched), log (with `source`, what the inputs came from) and count one request."
+    """Validate, look up the cache, answer (batched), log (with `source`, what the inputs came from) and count one
+    request."""
     self.served(name)
     p, start, request_id = self.predictor, time.perf_counter(), uuid.uuid4().hex
     caller = await self.caller(api_key)
@@ -626,7 +647,8 @@ async def respond(self: ModelService, name: str, inputs: Any, api_key: str | Non
         raise HTTPException(422, [{"loc": ["body", e.field], "msg": e.reason, "type": "value_error"}]) from None
     if len(x) > self.max_rows:
         self.metrics.record(name, p.version, "too_large")
-        raise HTTPException(413, f"{len(x)} rows exceed the limit of {self.max_rows} rows per request: send smaller batches")
+        raise HTTPException(413,
+                            f"{len(x)} rows exceed the limit of {self.max_rows} rows per request: send smaller batches")
     key = (p.version, input_key(x))                   # only the served version's answers are cached
     out, version = (self.cache.get(key) if self.cache is not None else None), p.version
     cached = out is not None
@@ -722,7 +744,8 @@ def add_operations_routes(app: FastAPI, service: ModelService) -> None:
     async def metadata(name: str):
         service.served(name)
         r = predictor.record
-        return {"name": r["name"], "version": r["version"], "ref": predictor.ref, "stage": r["stage"], "hash": r["hash"],
+        return {"name": r["name"], "version": r["version"], "ref": predictor.ref, "stage": r["stage"],
+                "hash": r["hash"],
                 "input_schema": r["input_schema"], "output_schema": r["output_schema"], "metrics": r["metrics"]}
 
     @app.post("/v1/models/{name}/reload")
@@ -757,7 +780,8 @@ def create_app(predictor: Predictor | Fallback, max_batch_size: int = 32, max_de
                queue_timeout_s: float = 5.0, cache_bytes: int = 64 << 20, max_body_bytes: int = 1_000_000,
                max_rows: int = 1024, max_queue: int = 1024, governance: Governance | None = None,
                canary: Canary | None = None, capture=None) -> FastAPI:
-    "The serving app for one predictor, optionally with a canary (see the table above); `capture`, a log, receives every row's inputs and outputs."
+    """The serving app for one predictor, optionally with a canary (see the table above); `capture`, a log, receives
+    every row's inputs and outputs."""
     service = ModelService(predictor, max_batch_size, max_delay_ms, queue_timeout_s, max_queue, max_rows, cache_bytes,
                            governance, canary, capture)
 
@@ -777,7 +801,8 @@ def create_app(predictor: Predictor | Fallback, max_batch_size: int = 32, max_de
         "FastAPI's spec, with the request's `inputs` spelled out for the loaded version (rebuilt when it changes)."
         if app.openapi_schema is None or app.state.spec_version != predictor.version:
             spec = get_openapi(title=app.title, version=app.version, routes=app.routes)
-            spec["components"]["schemas"]["PredictRequest"]["properties"]["inputs"].update(inputs_schema(predictor.schema))
+            request = spec["components"]["schemas"]["PredictRequest"]
+            request["properties"]["inputs"].update(inputs_schema(predictor.schema))
             app.openapi_schema, app.state.spec_version = spec, predictor.version
         return app.openapi_schema
 
@@ -785,7 +810,8 @@ def create_app(predictor: Predictor | Fallback, max_batch_size: int = 32, max_de
 
     @app.post("/v1/models/{name}/predict", response_model=PredictResponse)
     async def predict(name: str, body: PredictRequest, x_api_key: str = Header(None), x_caller: str = Header(None)):
-        "Predict for a batch sent as JSON: `{\"inputs\": [...]}`. `X-Caller` is logged as a claim; `X-API-Key` identifies."
+        """Predict for a batch sent as JSON: `{"inputs": [...]}`. `X-Caller` is logged as a claim; `X-API-Key`
+        identifies."""
         return await service.respond(name, body.inputs, x_api_key, x_caller)
 
     @app.post("/v1/models/{name}/predict.npy", response_model=PredictResponse, openapi_extra={"requestBody": {

@@ -44,7 +44,8 @@ def digits() -> dict[str, np.ndarray]:
 TRUE_WEIGHTS = {"intercept": -1.0, "age": 0.8, "income": 1.2, "clicks": 0.5, "enterprise": 1.0}
 
 def synthetic_tabular(n: int = 1000, seed: int = 0, drift: float = 0.0, concept_drift: float = 0.0) -> pd.DataFrame:
-    "Seeded customer table with a `label` drawn from a known logistic rule; `drift` shifts inputs, `concept_drift` the rule."
+    """Seeded customer table with a `label` drawn from a known logistic rule; `drift` shifts inputs, `concept_drift` the
+    rule."""
     rng = np.random.default_rng(seed)
     age = rng.normal(40 + 12 * drift, 12, n).clip(18, 90)
     income = rng.lognormal(10.5, 0.4, n)
@@ -65,12 +66,15 @@ def synthetic_tabular(n: int = 1000, seed: int = 0, drift: float = 0.0, concept_
 def tabular_inputs(table: pd.DataFrame) -> pd.DataFrame:
     "The synthetic table's model inputs: standardized `age`, `income` (log) and `clicks`, and `enterprise` as 0.0/1.0."
     return pd.DataFrame({"age": (table.age - 40) / 12, "income": (np.log(table.income) - 10.5) / 0.4,
-                         "clicks": (table.clicks - 3) / np.sqrt(3), "enterprise": (table.segment == "enterprise") * 1.0})
+                         "clicks": (table.clicks - 3) / np.sqrt(3),
+                         "enterprise": (table.segment == "enterprise") * 1.0})
 
 # %% ../nbs/01c_sources.ipynb #cb10463a
 def drifting_stream(batches: int, batch_size: int = 500, drift_at: int | None = None, concept_at: int | None = None,
-                    ramp: int = 1, drift: float = 1.0, concept_drift: float = 1.0, seed: int = 0) -> Iterator[pd.DataFrame]:
-    "Batches of `synthetic_tabular` whose input drift and concept drift start at known batches and ramp up over `ramp` batches."
+                    ramp: int = 1, drift: float = 1.0, concept_drift: float = 1.0,
+                    seed: int = 0) -> Iterator[pd.DataFrame]:
+    """Batches of `synthetic_tabular` whose input drift and concept drift start at known batches and ramp up over `ramp`
+    batches."""
     if ramp < 1 or batches < 0 or batch_size < 1:
         raise ValueError(f"need batches >= 0, batch_size >= 1 and ramp >= 1; got {batches}, {batch_size}, {ramp}")
     level = lambda start, i: 0.0 if start is None else float(np.clip((i - start + 1) / ramp, 0, 1))
@@ -118,8 +122,10 @@ _DETAILS = ["It started in {month}.", "Order number {n}.", "This is the {k} time
             "My customer id is {n}.", "I already waited {w} weeks.", "Nothing changed since {month}.",
             "Reference {n} from {month}.", "I tried {w} times."]
 _CLOSERS = ["Thanks.", "Please help.", "Regards, {name}", "Fix this soon!", "Best, {name}", "Waiting for an answer."]
-_PRODUCTS = [f"{a} {b}" for a in ["blue", "compact", "deluxe", "eco", "family", "mini", "pro", "smart", "travel", "ultra"]
-             for b in ["blender", "camera", "desk lamp", "headset", "kettle", "router", "scooter", "speaker", "tablet", "watch"]]
+_PRODUCTS = [f"{a} {b}" for a in ["blue", "compact", "deluxe", "eco", "family", "mini", "pro", "smart",
+                                  "travel", "ultra"]
+             for b in ["blender", "camera", "desk lamp", "headset", "kettle", "router", "scooter", "speaker",
+                       "tablet", "watch"]]
 _NAMES = ["Ana", "Ben", "Chen", "Dara", "Eli", "Femi", "Gus", "Hana", "Ivo", "Jun"]
 _MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August"]
 _ORDINALS = ["second", "third", "fourth", "fifth", "sixth"]
@@ -149,7 +155,8 @@ def synthetic_text(n: int = 300, seed: int = 0, duplicates: float = 0.1) -> pd.D
             continue
         topic = topics[rng.integers(0, len(topics))]
         pick = lambda options: options[rng.integers(0, len(options))]
-        fill = dict(month=pick(_MONTHS), n=int(rng.integers(10_000, 99_999)), k=pick(_ORDINALS), w=int(rng.integers(2, 9)),
+        fill = dict(month=pick(_MONTHS), n=int(rng.integers(10_000, 99_999)), k=pick(_ORDINALS),
+                    w=int(rng.integers(2, 9)),
                     name=pick(_NAMES))
         first, second = rng.choice(len(_DETAILS), 2, replace=False)
         text = " ".join([pick(_OPENERS), pick(_TOPICS[topic]), f"(the {pick(_PRODUCTS)}).", _DETAILS[first],
@@ -189,11 +196,13 @@ SOURCES = {
 }
 
 def ingest_source(store: DataStore, source: str, name: str | None = None, **params) -> DatasetCard:
-    "Generate built-in `source` with `params` and register it in `store` (as dataset `name`, default: the source's name)."
+    """Generate built-in `source` with `params` and register it in `store` (as dataset `name`, default: the source's
+    name)."""
     if source not in SOURCES:
         raise KeyError(f"no built-in source {source!r}; sources: {', '.join(SOURCES)}")
     data = SOURCES[source](**params)
-    origin = f"workbench.sources:{source}" + (f"({', '.join(f'{k}={v!r}' for k, v in params.items())})" if params else "")
+    arguments = ", ".join(f"{k}={v!r}" for k, v in params.items())
+    origin = f"workbench.sources:{source}" + (f"({arguments})" if params else "")
     if isinstance(data, pd.DataFrame):
         return store.ingest_table(name or source, data, source=origin)
     return store.ingest_tensors(name or source, data, source=origin)

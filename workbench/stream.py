@@ -26,7 +26,8 @@ __all__ = ['EventLog', 'parse_event', 'latest_by_id', 'consume', 'event_inputs',
 
 # %% ../nbs/09c_stream.ipynb #a1726e69
 class EventLog:
-    "A durable append-only log of JSON events in one file; positions are byte offsets; consumer-group offsets beside it."
+    """A durable append-only log of JSON events in one file; positions are byte offsets; consumer-group offsets beside
+    it."""
     def __init__(self, path: str | Path):
         self.path = owner_only(path)                # captured inputs and outputs may be personal data
 
@@ -42,7 +43,8 @@ class EventLog:
             return f.tell()
 
     def read(self, position: int = 0, max_events: int = 100) -> tuple[list[dict], int]:
-        "Up to `max_events` complete events from byte `position` (unreadable lines as `unreadable` events), and the position after them."
+        """Up to `max_events` complete events from byte `position` (unreadable lines as `unreadable` events), and the
+        position after them."""
         events = []
         with open(self.path, "rb") as f:
             f.seek(position)
@@ -67,7 +69,8 @@ class EventLog:
         return json.loads(path.read_text()).get(group, 0) if path.exists() else 0
 
     def commit(self, group: str, position: int) -> None:
-        "Record, atomically and under a lock (groups committing at once never overwrite each other), `group`'s position."
+        """Record, atomically and under a lock (groups committing at once never overwrite each other), `group`'s
+        position."""
         path = self._offsets()
         with file_lock(path):
             offsets = json.loads(path.read_text()) if path.exists() else {}
@@ -79,12 +82,14 @@ class EventLog:
         return EventLog(self.path.with_name(self.path.stem + ".dead" + self.path.suffix))
 
 def parse_event(raw: bytes | str, where: str) -> dict:
-    "One event from its JSON; anything that is not a JSON object becomes `{\"id\": where, \"unreadable\": …}` for a dead-letter log."
+    """One event from its JSON; anything that is not a JSON object becomes `{"id": where, "unreadable": …}` for a
+    dead-letter log."""
     try:
         event = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         return {"id": where, "unreadable": repr(raw[:1000]), "error": f"not JSON: {e}"}
-    return event if isinstance(event, dict) else {"id": where, "unreadable": repr(raw[:1000]), "error": "not a JSON object"}
+    return event if isinstance(event, dict) else {"id": where, "unreadable": repr(raw[:1000]),
+                                                  "error": "not a JSON object"}
 
 def _with_id(event: dict) -> dict:
     return {"id": event.get("id") or uuid.uuid4().hex, **event}
@@ -98,7 +103,8 @@ def consume(source, sink, predictor, group: str = "scorer", batch_size: int = 32
             dead_letter=None,      # where poison events go (default: `source.dead_letters()`)
             max_attempts: int = 3,  # tries per event when the model fails on it
             stats: Counter | None = None) -> int:
-    "Score the uncommitted events of `source` in micro-batches into `sink` (`EventLog`s or `RedisLog`s; at-least-once); the number scored."
+    """Score the uncommitted events of `source` in micro-batches into `sink` (`EventLog`s or `RedisLog`s;
+    at-least-once); the number scored."""
     dead_letter = source.dead_letters() if dead_letter is None else dead_letter
     stats = Counter() if stats is None else stats
     done, batches = 0, 0
@@ -114,7 +120,8 @@ def consume(source, sink, predictor, group: str = "scorer", batch_size: int = 32
                 dead.append(dead_letter_entry(event, group, e, attempts=1))
         scored, failed = score_events(rows, predictor, max_attempts, stats)
         dead += [dead_letter_entry(event, group, e, max_attempts) for event, e in failed]
-        sink.append([{"id": e["id"], "outputs": o, "model": predictor.name, "version": predictor.version} for e, o in scored])
+        sink.append([{"id": e["id"], "outputs": o, "model": predictor.name,
+                      "version": predictor.version} for e, o in scored])
         if dead:
             dead_letter.append(dead)
         source.commit(group, cursor)                            # after the results are durable: at-least-once
@@ -153,12 +160,14 @@ def score_events(rows: list, predictor, max_attempts: int, stats: Counter) -> tu
 
 def dead_letter_entry(event: dict, group: str, error: Exception, attempts: int) -> dict:
     "What the dead-letter log keeps of a poison event: its id, the event, the error, the attempts and the group."
-    return {"id": str(event.get("id")), "event": event, "error": f"{type(error).__name__}: {error}", "attempts": attempts,
+    return {"id": str(event.get("id")), "event": event, "error": f"{type(error).__name__}: {error}",
+            "attempts": attempts,
             "group": group, "time": time.time()}
 
 # %% ../nbs/09c_stream.ipynb #9881758e
 class RedisLog:
-    "The `EventLog` interface on a Redis stream; consumer groups remember what each consumer was given and acknowledged."
+    """The `EventLog` interface on a Redis stream; consumer groups remember what each consumer was given and
+    acknowledged."""
     def __init__(self, url: str, stream: str, consumer: str = "consumer-0", claim_idle_ms: int = 30_000):
         self.client = redis.Redis.from_url(url, decode_responses=True)
         self.url, self.stream, self.consumer, self.claim_idle_ms = url, stream, consumer, claim_idle_ms
@@ -175,13 +184,16 @@ class RedisLog:
     def read(self, position: str = "0", max_events: int = 100) -> tuple[list[dict], str]:
         "Up to `max_events` events after stream id `position`, and the id of the last one."
         entries = self.client.xrange(self.stream, min=f"({position}" if position != "0" else "-", count=max_events)
-        return [parse_event(fields.get("event", ""), id) for id, fields in entries], entries[-1][0] if entries else position
+        return [parse_event(fields.get("event", ""), id) for id,
+                fields in entries], entries[-1][0] if entries else position
 
     def fetch(self, group: str, max_events: int = 100) -> tuple[list[dict], list[str]]:
-        "This consumer's unacknowledged entries, else ones idle too long at another consumer, else new ones; and their ids."
+        """This consumer's unacknowledged entries, else ones idle too long at another consumer, else new ones; and their
+        ids."""
         self._ensure(group)
         for source in (lambda: self._pending(group, max_events),
-                       lambda: self.client.xautoclaim(self.stream, group, self.consumer, self.claim_idle_ms, count=max_events)[1],
+                       lambda: self.client.xautoclaim(self.stream, group, self.consumer, self.claim_idle_ms,
+                                                      count=max_events)[1],
                        lambda: self._pending(group, max_events, new=True)):
             entries = source()
             gone = [id for id, fields in entries if not fields]     # deleted while pending: nothing left to process
@@ -219,7 +231,8 @@ class RedisServer:
     "A private `redis-server` on 127.0.0.1 (append-only file in `directory`); a context manager that yields its URL."
     def __init__(self, directory: str | Path | None = None):
         if shutil.which("redis-server") is None:
-            raise RuntimeError("redis-server is not installed: `apt-get install redis-server` (or `bash tools/apt.sh redis-server`)")
+            raise RuntimeError("redis-server is not installed: `apt-get install redis-server` (or `bash tools/apt.sh "
+                               "redis-server`)")
         self.directory = Path(directory or tempfile.mkdtemp(prefix="redis-"))
         self.process, self.url = None, None
 

@@ -78,7 +78,8 @@ def git_state(path: str | Path = ".") -> dict:
         return {"commit": None, "dirty": None}
     if head.returncode:
         return {"commit": None, "dirty": None}
-    return {"commit": head.stdout.strip(), "dirty": bool(git("status", "--porcelain", "--untracked-files=no").stdout.strip())}
+    return {"commit": head.stdout.strip(), "dirty": bool(git("status", "--porcelain",
+                                                             "--untracked-files=no").stdout.strip())}
 
 # %% ../nbs/05_tracking.ipynb #f513b87b
 def _pid_alive(pid: int) -> bool:
@@ -175,7 +176,8 @@ def _dataset_versions(datasets) -> dict[str, str]:
             name, version = d.split("@", 1)
             versions[name] = version
         else:
-            raise TrackingError(f"cannot tell the dataset version of {d!r}: pass 'name@version', a DatasetCard or a mapping")
+            raise TrackingError(f"cannot tell the dataset version of {d!r}: pass 'name@version', a DatasetCard "
+                                f"or a mapping")
     return versions
 
 # %% ../nbs/05_tracking.ipynb #f9294d3c
@@ -228,7 +230,8 @@ class Run:
             shutil.copyfile(path, partial)
             partial.replace(target)                        # atomic: a reader never sees half a file
         with self.store.engine.begin() as db:
-            db.execute(artifacts_table.insert().values(run_id=self.id, name=name or path.name, hash=digest, path=str(target)))
+            db.execute(artifacts_table.insert().values(run_id=self.id, name=name or path.name, hash=digest,
+                                                       path=str(target)))
         if self.mirror is not None:
             self.mirror.save(str(path), base_path=str(path.parent), policy="now")
         return digest
@@ -241,7 +244,8 @@ class Run:
             return
         self.flush()
         with self.store.engine.begin() as db:
-            db.execute(runs_table.update().where(runs_table.c.id == self.id).values(status=status, ended=_now(), error=error))
+            db.execute(runs_table.update().where(runs_table.c.id == self.id).values(status=status,
+                                                                                    ended=_now(), error=error))
         if self.mirror is not None:
             self.mirror.finish(exit_code=0 if status == "finished" else 1)
         self.finished = True
@@ -255,7 +259,8 @@ class Run:
 # %% ../nbs/05_tracking.ipynb #be655b13
 def learner_config(learn) -> dict:
     "What defines a `Learner` run: the model's config (when it has one), the learner's settings, its privacy budget."
-    model = getattr(learn.model, "module", getattr(learn.model, "_module", learn.model))  # inside DDP's or Opacus' wrapper
+    # inside DDP's or Opacus' wrapper
+    model = getattr(learn.model, "module", getattr(learn.model, "_module", learn.model))
     config = {"model": type(model).__name__, "optimizer": type(learn.opt).__name__, "lr": learn.opt.defaults.get("lr"),
               "weight_decay": learn.opt.defaults.get("weight_decay"), "accumulate": learn.accumulate,
               "clip_norm": learn.clip_norm, "precision": learn.precision, "epochs": getattr(learn, "epochs", None),
@@ -306,7 +311,8 @@ def _wandb_mode() -> str:
     "'online' when wandb has credentials (or WANDB_MODE says so), else 'offline'."
     if os.environ.get("WANDB_MODE"):
         return os.environ["WANDB_MODE"]
-    if os.environ.get("WANDB_API_KEY") or (Path.home() / ".netrc").exists() and "api.wandb.ai" in (Path.home() / ".netrc").read_text():
+    netrc = Path.home() / ".netrc"
+    if os.environ.get("WANDB_API_KEY") or netrc.exists() and "api.wandb.ai" in netrc.read_text():
         return "online"
     return "offline"
 
@@ -347,13 +353,15 @@ def runs(store: RunStore, project: str | None = None, status: str | None = None,
         if any(flat.get(f"config.{k.replace('__', '.')}") != v for k, v in config.items()):
             continue
         rows.append({"id": r["id"], "name": r["name"], "status": r["status"], "study": r["study"], "seed": r["seed"],
-                     "started": r["started"], "seconds": (r["ended"] - r["started"]).total_seconds() if r["ended"] else None,
+                     "started": r["started"],
+                     "seconds": (r["ended"] - r["started"]).total_seconds() if r["ended"] else None,
                      "tags": ",".join(r["tags"] or []), **flat})
     table = pd.DataFrame(rows)
     if table.empty:
         return table
     with store.engine.connect() as db:
-        last = pd.read_sql(sa.select(metrics_table.c.run_id, metrics_table.c.key, metrics_table.c.step, metrics_table.c.value)
+        last = pd.read_sql(sa.select(metrics_table.c.run_id, metrics_table.c.key, metrics_table.c.step,
+                                     metrics_table.c.value)
                            .where(metrics_table.c.run_id.in_(table.id.tolist())), db)
     if last.empty:
         return table
@@ -385,9 +393,11 @@ def plot_runs(store: RunStore, run_ids: Iterable[str], key: str, ax=None, label:
     return ax
 
 def diff(store: RunStore, a: str, b: str) -> dict:
-    "What differs between runs `a` and `b`: `{section: {key: (value in a, value in b)}}` over config, seed, data, code, packages."
+    """What differs between runs `a` and `b`: `{section: {key: (value in a, value in b)}}` over config, seed, data,
+    code, packages."""
     ra, rb = store.get(a), store.get(b)
-    sections = {"config": ("config", ra["config"], rb["config"]), "seed": ("seed", {"seed": ra["seed"]}, {"seed": rb["seed"]}),
+    sections = {"config": ("config", ra["config"], rb["config"]), "seed": ("seed", {"seed": ra["seed"]},
+                                                                           {"seed": rb["seed"]}),
                 "datasets": ("", ra["datasets"], rb["datasets"]), "code": ("", ra["code"], rb["code"]),
                 "packages": ("", ra["environment"].get("packages"), rb["environment"].get("packages"))}
     out = {}
@@ -415,7 +425,8 @@ def final_metrics(store: RunStore, run_id: str) -> dict[str, float]:
     return {} if curve.empty else {k: float(v) for k, v in curve.ffill().iloc[-1].items()}
 
 def reproduce(store: RunStore, run_id: str, fn: Callable | None = None):
-    "Re-run `run_id` from its entry point (or `fn`), config and seed; a DataFrame of final metrics, original vs reproduced."
+    """Re-run `run_id` from its entry point (or `fn`), config and seed; a DataFrame of final metrics, original vs
+    reproduced."""
     import pandas as pd                 # not at the top: recording a run needs no pandas
     record = store.get(run_id)
     if not record["entry_point"]:
@@ -427,7 +438,8 @@ def reproduce(store: RunStore, run_id: str, fn: Callable | None = None):
             for part in name.split("."):
                 fn = getattr(fn, part)
         except (ImportError, AttributeError) as e:
-            raise TrackingError(f"cannot find entry point {record['entry_point']} of run {run_id} ({e}); pass fn=") from None
+            raise TrackingError(f"cannot find entry point {record['entry_point']} of run {run_id} "
+                                f"({e}); pass fn=") from None
     elif entry_point(fn) != record["entry_point"]:
         raise TrackingError(f"run {run_id} was made by {record['entry_point']}, not {entry_point(fn)}")
     new_id = launch(store, fn, record["config"], record["seed"], name=f"reproduce {record['name']}",

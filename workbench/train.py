@@ -71,7 +71,8 @@ def warmup_cosine(warmup_steps: int, total_steps: int, final_fraction: float = 0
         return final_fraction + (1 - final_fraction) * 0.5 * (1 + math.cos(math.pi * progress_))
     return factor
 
-def one_cycle(total_steps: int, peak_at: float = 0.3, start_div: float = 25.0, final_div: float = 1e4) -> Callable[[int], float]:
+def one_cycle(total_steps: int, peak_at: float = 0.3, start_div: float = 25.0,
+              final_div: float = 1e4) -> Callable[[int], float]:
     "LR multiplier of the one-cycle policy: cosine up from 1/start_div to 1 at `peak_at`, then down to 1/final_div."
     peak = max(1, int(total_steps * peak_at))
     def factor(step: int) -> float:
@@ -132,11 +133,13 @@ class Learner:
         self.is_main = self.rank == 0
         model = model.to(self.device)
         if self.world_size > 1:  # data parallel: each rank sees its shard; gradients are averaged in backward
-            model = DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+            model = DistributedDataParallel(model,
+                                            device_ids=[self.device.index] if self.device.type == "cuda" else None)
             train_dl = _shard(train_dl, seed)
         self.model, self.train_dl, self.valid_dl = model, train_dl, valid_dl
         self.loss_fn = loss_fn or cross_entropy()
-        self.opt = optimizer(opt, model.parameters(), lr, weight_decay) if isinstance(opt, str) else opt(model.parameters())
+        self.opt = optimizer(opt, model.parameters(), lr, weight_decay) if isinstance(opt,
+                                                                                      str) else opt(model.parameters())
         self.schedule = torch.optim.lr_scheduler.LambdaLR(self.opt, schedule) if schedule else None
         self.scaler = torch.amp.GradScaler("cuda", enabled=precision == "fp16")
         self.metrics, self.accumulate, self.clip_norm = metrics or {}, accumulate, clip_norm
@@ -174,7 +177,8 @@ def fit(self: Learner, epochs: int) -> list[dict]:
             self._one_epoch()
     except CancelFit:
         pass
-    except BaseException as error:   # an error or an interrupt: callbacks may record it (the run failed), then it propagates
+    # an error or an interrupt: callbacks may record it (the run failed), then it propagates
+    except BaseException as error:
         self.error = error
         self("after_error")
         raise
@@ -366,7 +370,8 @@ def save_checkpoint(learn: Learner, folder: str | Path, resume_at: tuple[int, in
     tmp = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    save_file({k: v.detach().cpu().contiguous() for k, v in unwrap(learn.model).state_dict().items()}, tmp / "model.safetensors")
+    save_file({k: v.detach().cpu().contiguous() for k, v in unwrap(learn.model).state_dict().items()},
+              tmp / "model.safetensors")
     state = {"optimizer": learn.opt.state_dict(), "schedule": learn.schedule.state_dict() if learn.schedule else None,
              "scaler": learn.scaler.state_dict(), "rng": get_rng_state(),
              "resume_at": list(resume_at or (learn.epoch, learn.batch_index)), "step": learn.step,
@@ -389,7 +394,8 @@ def load_checkpoint(learn: Learner, folder: str | Path) -> Learner:
         missing, extra = sorted(set(expected) - set(found)), sorted(set(found) - set(expected))
         shapes = [k for k in set(expected) & set(found) if expected[k] != found[k]]
         raise TrainingError(f"checkpoint {folder} is from a different model: missing {missing[:5]}, "
-                            f"unexpected {extra[:5]}, shape mismatches {[(k, found[k], expected[k]) for k in shapes[:5]]}")
+                            f"unexpected {extra[:5]}, shape mismatches "
+                            f"{[(k, found[k], expected[k]) for k in shapes[:5]]}")
     model.load_state_dict(weights)
     state = torch.load(folder / "state.pt", weights_only=True)
     learn.opt.load_state_dict(state["optimizer"])
@@ -436,7 +442,8 @@ class EarlyStopping(Callback):
     def __init__(self, monitor: str = "valid_loss", mode: str = "min", patience: int = 3, min_delta: float = 0.0):
         if mode not in ("min", "max"):
             raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
-        self.monitor, self.sign, self.patience, self.min_delta = monitor, 1 if mode == "min" else -1, patience, min_delta
+        self.monitor, self.patience, self.min_delta = monitor, patience, min_delta
+        self.sign = 1 if mode == "min" else -1
 
     def before_fit(self):
         self.best, self.wait = math.inf, 0

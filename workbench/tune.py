@@ -51,7 +51,8 @@ def make_pruner(name: str | None, max_epochs: int) -> optuna.pruners.BasePruner:
     raise ValueError(f"unknown pruner {name!r}; choose 'hyperband', 'median' or None")
 
 def study_storage(url: str, attempts: int = 5) -> optuna.storages.RDBStorage:
-    "Optuna's storage on `url`, retried: two processes creating its tables at once collide, and the loser finds them made."
+    """Optuna's storage on `url`, retried: two processes creating its tables at once collide, and the loser finds them
+    made."""
     import sqlalchemy as sa
     engine_kwargs = {"connect_args": {"timeout": 30}} if url.startswith("sqlite") else {}
     for attempt in range(attempts):
@@ -62,7 +63,8 @@ def study_storage(url: str, attempts: int = 5) -> optuna.storages.RDBStorage:
                 raise
             time.sleep(0.2 * (attempt + 1))
 
-def search(store: RunStore, space: Callable[[optuna.Trial], dict], train: Callable[[dict, int, Run, optuna.Trial], float],
+def search(store: RunStore, space: Callable[[optuna.Trial], dict], train: Callable[[dict, int, Run,
+                                                                                    optuna.Trial], float],
            study: str, n_trials: int, direction: str = "maximize", sampler: str | optuna.samplers.BaseSampler = "tpe",
            pruner: str | None = None, max_epochs: int = 10, seed: int = 0, storage: str | None = None,
            enqueue: Iterable[dict] = (),       # configurations to try first (e.g. the defaults), before the sampler's
@@ -105,8 +107,10 @@ def search(store: RunStore, space: Callable[[optuna.Trial], dict], train: Callab
 # %% ../nbs/06_tune.ipynb #1b4917ed
 def trials(study: optuna.Study) -> pd.DataFrame:
     "One row per trial: number, state, value, params, epochs trained (steps reported), run id."
-    rows = [{"number": t.number, "state": t.state.name, "value": t.value, **{f"param.{k}": v for k, v in t.params.items()},
-             "epochs": max(t.intermediate_values, default=0), "run_id": t.user_attrs.get("run_id")} for t in study.trials]
+    rows = [{"number": t.number, "state": t.state.name, "value": t.value, **{f"param.{k}": v for k,
+                                                                             v in t.params.items()},
+             "epochs": max(t.intermediate_values, default=0),
+             "run_id": t.user_attrs.get("run_id")} for t in study.trials]
     return pd.DataFrame(rows)
 
 def best_so_far(table: pd.DataFrame, direction: str = "maximize") -> pd.DataFrame:
@@ -118,7 +122,8 @@ def best_so_far(table: pd.DataFrame, direction: str = "maximize") -> pd.DataFram
     return table
 
 # %% ../nbs/06_tune.ipynb #56d201a7
-def pbt(store: RunStore, make_learner: Callable[[dict, int], Learner], space: dict[str, tuple[float, float]], metric: str,
+def pbt(store: RunStore, make_learner: Callable[[dict, int], Learner], space: dict[str,
+                                                                                   tuple[float, float]], metric: str,
         population: int = 8, rounds: int = 5, epochs_per_round: int = 1, quantile: float = 0.25,
         perturb: tuple[float, ...] = (0.8, 1.25), seed: int = 0, study: str = "pbt", folder: str | Path | None = None,
         direction: str = "maximize") -> pd.DataFrame:
@@ -131,7 +136,8 @@ def pbt(store: RunStore, make_learner: Callable[[dict, int], Learner], space: di
     for i in range(population):
         params = {k: math.exp(rng.uniform(math.log(lo), math.log(hi))) for k, (lo, hi) in space.items()}
         learn = make_learner(params, seed + i)
-        run = store.start_run(f"{study}/member{i}", config=params, seed=seed + i, study=study, tags=["pbt", f"member:{i}"])
+        run = store.start_run(f"{study}/member{i}", config=params, seed=seed + i, study=study,
+                              tags=["pbt", f"member:{i}"])
         learn.add_callback(TrackRun(run))
         members.append({"learn": learn, "params": params, "run": run})
     schedule, sign = [], 1 if direction == "maximize" else -1
