@@ -351,49 +351,52 @@ class Governance:
             db.execute(users_table.insert().values(name=name, roles=roles, key_hash=_key_hash(key)))
         return key
 
-    # -- policy ---------------------------------------------------------------------------
-    def policy(self, name: str) -> Policy:
-        "The model's policy from `policies/<name>.yaml` (the defaults when there is none)."
-        path = self.policies / f"{check_model_name(name)}.yaml"
-        return Policy.model_validate(yaml.safe_load(path.read_text()) or {}) if path.exists() else Policy()
+# %% ../nbs/08_governance.ipynb #8e444416
+@patch
+def policy(self: Governance, name: str) -> Policy:
+    "The model's policy from `policies/<name>.yaml` (the defaults when there is none)."
+    path = self.policies / f"{check_model_name(name)}.yaml"
+    return Policy.model_validate(yaml.safe_load(path.read_text()) or {}) if path.exists() else Policy()
 
-    def compliance(self, name: str, version: int) -> list[str]:
-        "The failed checks of `name` v`version` against its policy (empty when compliant)."
-        record, policy, failures = self.registry.resolve(f"{name}@{version}"), self.policy(name), []
-        metrics = record["metrics"] or {}
-        for metric, minimum in policy.required_metrics.items():
-            if metric not in metrics:
-                failures.append(f"metric {metric} is missing (required >= {minimum})")
-            elif metrics[metric] < minimum:
-                failures.append(f"metric {metric} = {metrics[metric]:.4g} is below the required {minimum}")
-        for metric, maximum in policy.maximum_metrics.items():
-            if metric not in metrics:
-                failures.append(f"metric {metric} is missing (required <= {maximum})")
-            elif metrics[metric] > maximum:
-                failures.append(f"metric {metric} = {metrics[metric]:.4g} is above the allowed {maximum}")
-        if policy.require_model_card and not (Path(record["path"]).parent / "MODEL_CARD.md").is_file():
-            failures.append("the model card is missing")
-        if policy.require_lineage:
-            if not record["run_id"]:
-                failures.append("lineage incomplete: no training run")
-            if not record["datasets"]:
-                failures.append("lineage incomplete: no dataset versions")
-        if policy.require_explanation and not any(sound_report(a)
-                                                  for a in self.attachments(name, version, "explanation")):
-            failures.append("no explanation report whose sanity checks passed is attached (workbench.explain's "
-                            "explanation_report; a picture, or a report that failed its checks, does not count)")
-        if policy.require_checklist:
-            failures += self._checklist_gaps(name, version)
-        for kind, minimums in policy.required_reports.items():
-            failures += report_gaps(kind, [attached_json(a) for a in self.attachments(name, version, kind)], minimums)
-        return failures
+@patch
+def compliance(self: Governance, name: str, version: int) -> list[str]:
+    "The failed checks of `name` v`version` against its policy (empty when compliant)."
+    record, policy, failures = self.registry.resolve(f"{name}@{version}"), self.policy(name), []
+    metrics = record["metrics"] or {}
+    for metric, minimum in policy.required_metrics.items():
+        if metric not in metrics:
+            failures.append(f"metric {metric} is missing (required >= {minimum})")
+        elif metrics[metric] < minimum:
+            failures.append(f"metric {metric} = {metrics[metric]:.4g} is below the required {minimum}")
+    for metric, maximum in policy.maximum_metrics.items():
+        if metric not in metrics:
+            failures.append(f"metric {metric} is missing (required <= {maximum})")
+        elif metrics[metric] > maximum:
+            failures.append(f"metric {metric} = {metrics[metric]:.4g} is above the allowed {maximum}")
+    if policy.require_model_card and not (Path(record["path"]).parent / "MODEL_CARD.md").is_file():
+        failures.append("the model card is missing")
+    if policy.require_lineage:
+        if not record["run_id"]:
+            failures.append("lineage incomplete: no training run")
+        if not record["datasets"]:
+            failures.append("lineage incomplete: no dataset versions")
+    if policy.require_explanation and not any(sound_report(a)
+                                              for a in self.attachments(name, version, "explanation")):
+        failures.append("no explanation report whose sanity checks passed is attached (workbench.explain's "
+                        "explanation_report; a picture, or a report that failed its checks, does not count)")
+    if policy.require_checklist:
+        failures += self._checklist_gaps(name, version)
+    for kind, minimums in policy.required_reports.items():
+        failures += report_gaps(kind, [attached_json(a) for a in self.attachments(name, version, kind)], minimums)
+    return failures
 
-    def attachments(self, name: str, version: int, kind: str) -> list[dict]:
-        "The artifacts of `kind` attached to `name` v`version` (each with its hash, stored path and actor)."
-        with self.registry.engine.connect() as db:
-            return [dict(r) for r in db.execute(sa.select(attachments_table).where(
-                attachments_table.c.name == name, attachments_table.c.version == version,
-                attachments_table.c.kind == kind)).mappings()]
+@patch
+def attachments(self: Governance, name: str, version: int, kind: str) -> list[dict]:
+    "The artifacts of `kind` attached to `name` v`version` (each with its hash, stored path and actor)."
+    with self.registry.engine.connect() as db:
+        return [dict(r) for r in db.execute(sa.select(attachments_table).where(
+            attachments_table.c.name == name, attachments_table.c.version == version,
+            attachments_table.c.kind == kind)).mappings()]
 
 # %% ../nbs/08_governance.ipynb #d6377945
 @patch
@@ -435,6 +438,7 @@ def store_by_hash(source: Path, folder: Path) -> tuple[str, Path]:
     os.replace(out.name, target)                  # the same bytes under the same name: replacing is harmless
     return hexdigest, target
 
+# %% ../nbs/08_governance.ipynb #e0ffc886
 @patch
 def request(self: Governance, credential: str, name: str, version: int, stage: str) -> int:
     "Ask for `name` v`version` to enter `stage` (permission `request`); the request's id."
