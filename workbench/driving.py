@@ -23,7 +23,8 @@ __all__ = ['SENSOR_NAMES', 'LANE_WIDTH', 'SCENARIOS', 'SIZES', 'WHEELBASE', 'SEN
            'DrivingError', 'Actor', 'Event', 'Fault', 'Scenario', 'World', 'SensorSpec', 'Message', 'camera', 'lidar',
            'radar', 'active_faults', 'measure', 'due', 'KalmanTrack', 'Tracker', 'mot_metrics', 'random_scenario',
            'bev', 'centre_targets', 'record', 'DetectorConfig', 'CenterNet', 'centre_loss', 'decode', 'in_view',
-           'centre_map', 'detection_frames', 'SensorDropout', 'without', 'detect']
+           'centre_map', 'detection_frames', 'SensorDropout', 'without', 'detect', 'Plan', 'RulePlanner', 'Episode',
+           'drive']
 
 # %% ../nbs/13_driving.ipynb #3cebdb35
 SENSOR_NAMES = ("camera", "lidar", "radar")
@@ -556,3 +557,102 @@ def detect(model: nn.Module, grids: torch.Tensor, threshold: float = 0.3, batch:
     "Decoded detections for every grid, in batches, the model in eval mode."
     model.eval()
     return [d for i in range(0, len(grids), batch) for d in decode(model(grids[i:i + batch]), threshold)]
+
+# %% ../nbs/13_driving.ipynb #cb4accda
+@dataclass
+class Plan:
+    "The planner's decision for one frame: acceleration (m/s²), steering (rad), the lane aimed at, and why."
+    accel: float
+    steer: float
+    lane_y: float
+    reason: str
+
+@dataclass
+class RulePlanner:
+    "IDM speed, pedestrian yielding, gap-accepting lane changes and pure-pursuit steering, over a list of objects."
+    desired_speed: float = 15.0
+    time_gap: float = 1.5            # T: seconds to the leader at speed
+    min_gap: float = 3.0             # s0: metres to the leader at standstill
+    max_accel: float = 1.5
+    comfort_decel: float = 2.5
+    lane_y: float = 0.0              # the target lane's centre across the road (metres; lane k at k × LANE_WIDTH)
+    ego_y: float = 0.0               # the ego's position across the road and its heading (kept up to date by `drive`)
+    heading: float = 0.0
+
+    def _idm(self, v: float, gap: float, closing: float) -> float:
+        braking = v * closing / (2 * math.sqrt(self.max_accel * self.comfort_decel))
+        wanted = self.min_gap + max(0.0, v * self.time_gap + braking)
+        return self.max_accel * (1 - (v / max(self.desired_speed, 0.1)) ** 4 - (wanted / max(gap, 0.1)) ** 2)
+
+    def _in_path(self, o: dict, offset: float, margin: float) -> bool:
+        return abs(o["y"] - offset) < (SIZES["vehicle"][1] + o["width"]) / 2 + margin
+
+    def leader(self, objects: list[dict], offset: float = 0.0) -> dict | None:
+        "The nearest object ahead in the corridor of a lane `offset` metres to the side (pedestrians heading in too)."
+        ahead = [o for o in objects if o["x"] > 0 and (self._in_path(o, offset, 0.5) or (
+                 o["kind"] == "pedestrian" and abs(o["y"] - offset) < 6 and o["vy"] * (offset - o["y"]) > 0))]
+        return min(ahead, key=lambda o: o["x"], default=None)
+
+    def _gap_ok(self, objects: list[dict], offset: float, v: float) -> bool:
+        side = [o for o in objects if self._in_path(o, offset, 1.0)]
+        front = min((o["x"] for o in side if o["x"] >= 0), default=math.inf)
+        rear = max((o["x"] for o in side if o["x"] < 0), default=-math.inf)
+        return front > 15 + v and rear < -12
+
+    def plan(self, objects: list[dict], v: float, lanes: tuple[float, ...] = ()) -> Plan:
+        "One frame's decision from the objects (ego frame) and the ego's speed; `lanes`: other lane offsets allowed."
+        offset, reason = self.lane_y - self.ego_y, "free road"
+        lead = self.leader(objects, offset)
+        slow_lead = lead is not None and lead["kind"] == "vehicle" and v + lead["vx"] < self.desired_speed - 3
+        if slow_lead and lead["x"] < 40:
+            for other in lanes:
+                if abs(other - offset) > 1 and self._gap_ok(objects, other, v):
+                    self.lane_y, offset, reason = self.ego_y + other, other, "lane change"
+                    lead = self.leader(objects, offset)
+                    break
+        if lead is None:
+            accel = self._idm(v, math.inf, 0.0)
+        else:
+            gap = lead["x"] - (SIZES["vehicle"][0] + lead["length"]) / 2
+            closing = -lead["vx"] if lead["kind"] == "vehicle" else v
+            accel, reason = self._idm(v, gap, closing), (f"following {lead['id']}" if lead["kind"] == "vehicle"
+                                                         else f"yielding to {lead['id']}")
+        look = max(5.0, v * 1.0)                    # pure pursuit: a point `look` metres down the target lane's centre
+        side = -math.sin(self.heading) * look + math.cos(self.heading) * offset          # …in the ego's frame
+        steer = math.atan(2 * WHEELBASE * side / (look ** 2 + side ** 2))
+        return Plan(float(np.clip(accel, -8.0, 3.0)), steer, self.lane_y, reason)
+
+# %% ../nbs/13_driving.ipynb #8565e176
+@dataclass
+class Episode:
+    "A closed-loop run's score: collision, smallest time to collision, progress, comfort; and its per-frame log."
+    scenario: str
+    collided: bool
+    min_ttc: float
+    progress: float
+    max_jerk: float
+    rms_jerk: float
+    final_speed: float
+    log: list[dict] = field(repr=False, default_factory=list)
+
+def drive(scenario: Scenario, perceive=None, planner: RulePlanner | None = None) -> Episode:
+    "Run `scenario` in closed loop: `perceive(world)` gives objects (default: the truth), the planner acts, repeat."
+    world = World(scenario)
+    perceive = perceive or (lambda w: w.truth())
+    planner = planner or RulePlanner(desired_speed=scenario.ego_speed, lane_y=world.ego["y"])
+    speeds, log, collided, ttc = [world.ego["v"]], [], False, math.inf
+    for _ in range(int(round(scenario.duration / world.dt))):
+        planner.ego_y, planner.heading = world.ego["y"], world.ego["heading"]
+        lanes = tuple(k * LANE_WIDTH - world.ego["y"] for k in range(scenario.lanes))
+        decision = planner.plan(perceive(world), world.ego["v"], lanes)
+        world.step(decision.accel, decision.steer)
+        speeds.append(world.ego["v"])
+        ttc = min(ttc, world.time_to_collision())
+        log.append({"t": world.t, "x": world.ego["x"], "y": world.ego["y"], "v": world.ego["v"],
+                    "accel": decision.accel, "reason": decision.reason})
+        if world.collision():
+            collided = True
+            break
+    jerk = np.diff(np.diff(speeds)) / world.dt ** 2
+    return Episode(scenario.name, collided, ttc, world.ego["x"], float(np.abs(jerk).max(initial=0.0)),
+                   float(np.sqrt(np.mean(jerk ** 2))) if len(jerk) else 0.0, world.ego["v"], log)
