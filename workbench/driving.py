@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -19,12 +20,13 @@ from .core import Config
 from .models import expect_rank
 
 # %% auto #0
-__all__ = ['SENSOR_NAMES', 'LANE_WIDTH', 'SCENARIOS', 'SIZES', 'WHEELBASE', 'SENSORS', 'VIEW', 'CLASSES', 'GRID', 'CHANNELS',
-           'DrivingError', 'Actor', 'Event', 'Fault', 'Scenario', 'World', 'SensorSpec', 'Message', 'camera', 'lidar',
-           'radar', 'active_faults', 'measure', 'due', 'KalmanTrack', 'Tracker', 'mot_metrics', 'random_scenario',
-           'bev', 'centre_targets', 'record', 'DetectorConfig', 'CenterNet', 'centre_loss', 'decode', 'in_view',
-           'centre_map', 'detection_frames', 'SensorDropout', 'without', 'detect', 'Plan', 'RulePlanner', 'Episode',
-           'drive']
+__all__ = ['SENSOR_NAMES', 'LANE_WIDTH', 'SENSOR_FAULTS', 'STAGE_FAULTS', 'STAGES', 'SCENARIOS', 'SIZES', 'WHEELBASE', 'SENSORS',
+           'VIEW', 'CLASSES', 'GRID', 'CHANNELS', 'DrivingError', 'Actor', 'Event', 'Fault', 'Scenario', 'World',
+           'SensorSpec', 'Message', 'camera', 'lidar', 'radar', 'active_faults', 'measure', 'due', 'KalmanTrack',
+           'Tracker', 'mot_metrics', 'random_scenario', 'bev', 'centre_targets', 'record', 'DetectorConfig',
+           'CenterNet', 'centre_loss', 'decode', 'in_view', 'centre_map', 'detection_frames', 'SensorDropout',
+           'without', 'detect', 'Plan', 'RulePlanner', 'Episode', 'on_truth', 'drive', 'StageClock', 'SensorFeed',
+           'Stack']
 
 # %% ../nbs/13_driving.ipynb #3cebdb35
 SENSOR_NAMES = ("camera", "lidar", "radar")
@@ -51,14 +53,18 @@ class Event(BaseModel):
     action: Literal["brake", "lane_change", "cross"]
     value: float = 0.0
 
+SENSOR_FAULTS, STAGE_FAULTS = ("drop", "freeze", "noise", "late", "nan"), ("spike", "crash")
+STAGES = ("fuse", "detect", "track", "plan")
+
 class Fault(BaseModel):
-    "Between `start` and `end` seconds, `sensor` drops its messages, freezes, gets noisier (`value`× noise) or late."
+    """Between `start` and `end` seconds, a sensor drops its messages, freezes, gets noisier (`value`× noise), late
+    (`value` s more) or sends NaNs; or a stack stage (`STAGES`) takes `value` s longer (`spike`) or crashes."""
     model_config = ConfigDict(extra="forbid")
-    sensor: str
-    kind: Literal["drop", "freeze", "noise", "late"]
+    target: str
+    kind: Literal["drop", "freeze", "noise", "late", "nan", "spike", "crash"]
     start: float = Field(ge=0)
     end: float
-    value: float = 0.0                # noise: multiplier; late: extra seconds
+    value: float = 0.0
 
 class Scenario(BaseModel):
     "A closed-loop test case: road, ego start, actors, their events, sensor faults, duration and seed."
@@ -92,10 +98,14 @@ class Scenario(BaseModel):
             if e.action == "lane_change" and not 0 <= e.value < self.lanes:
                 raise ValueError(f"event at t={e.t}: lane_change to lane {e.value:g} is off the road")
         for f in self.faults:
-            if f.sensor not in SENSOR_NAMES:
-                raise ValueError(f"fault on unknown sensor {f.sensor!r}; sensors: {', '.join(SENSOR_NAMES)}")
+            kinds = SENSOR_FAULTS if f.target in SENSOR_NAMES else STAGE_FAULTS if f.target in STAGES else None
+            if kinds is None:
+                raise ValueError(f"fault on unknown target {f.target!r}; sensors: {', '.join(SENSOR_NAMES)}; "
+                                 f"stages: {', '.join(STAGES)}")
+            if f.kind not in kinds:
+                raise ValueError(f"fault {f.kind!r} does not apply to {f.target}; it can: {', '.join(kinds)}")
             if f.end <= f.start:
-                raise ValueError(f"fault on {f.sensor}: end {f.end} is not after start {f.start}")
+                raise ValueError(f"fault on {f.target}: end {f.end} is not after start {f.start}")
         return self
 
 # %% ../nbs/13_driving.ipynb #66d638aa
@@ -111,7 +121,7 @@ SCENARIOS = {s.name: s for s in [
     Scenario(name="dense-traffic", actors=[Actor(id=i + 1, lane=i % 3, ahead=12 + 9 * i, speed=12 + (i % 3))
                                            for i in range(8)]),
     Scenario(name="camera-lost", actors=[Actor(id=1, lane=1, ahead=35, speed=12)],
-             faults=[Fault(sensor="camera", kind="drop", start=3.0, end=8.0)]),
+             faults=[Fault(target="camera", kind="drop", start=3.0, end=8.0)]),
 ]}
 
 # %% ../nbs/13_driving.ipynb #5a200285
@@ -279,9 +289,9 @@ def radar(objects: list[dict], rng: np.random.Generator, ego_speed: float, noise
     return np.asarray(targets, dtype=np.float32).reshape(-1, 3)
 
 # %% ../nbs/13_driving.ipynb #3ac26525
-def active_faults(scenario: Scenario, sensor: str, t: float) -> dict[str, float]:
-    "The faults on `sensor` at time `t`: kind → value."
-    return {f.kind: f.value for f in scenario.faults if f.sensor == sensor and f.start <= t < f.end}
+def active_faults(scenario: Scenario, target: str, t: float) -> dict[str, float]:
+    "The faults on `target` (a sensor or a stage) at time `t`: kind → value."
+    return {f.kind: f.value for f in scenario.faults if f.target == target and f.start <= t < f.end}
 
 def measure(world: World, sensor: str, rng: np.random.Generator, last: Message | None = None) -> Message | None:
     "One message of `sensor` now, its faults applied: None when dropped, the last data again when frozen."
@@ -297,6 +307,9 @@ def measure(world: World, sensor: str, rng: np.random.Generator, last: Message |
     data = {"camera": lambda: camera(objects, rng, noise, world.scenario.night),
             "lidar": lambda: lidar(objects, rng, noise),
             "radar": lambda: radar(objects, rng, world.ego["v"], noise)}[sensor]()
+    if "nan" in faults:                                    # a corrupted message: every seventh value is NaN
+        data = data.copy()
+        data.flat[::7] = np.nan
     return Message(sensor, world.t, arrives, data)
 
 def due(sensor: str, t: float, dt: float = 0.05) -> bool:
@@ -307,8 +320,9 @@ def due(sensor: str, t: float, dt: float = 0.05) -> bool:
 # %% ../nbs/13_driving.ipynb #a3a971a0
 class KalmanTrack:
     "One track: a constant-velocity Kalman filter over (x, y, vx, vy), measuring (x, y)."
-    def __init__(self, track_id: int, position, t: float, accel_noise: float = 2.0, measurement_noise: float = 0.5):
-        self.id, self.t, self.hits, self.misses = track_id, t, 1, 0
+    def __init__(self, track_id: int, position, t: float, accel_noise: float = 2.0, measurement_noise: float = 0.5,
+                 kind: str = "vehicle"):
+        self.id, self.t, self.hits, self.misses, self.kind = track_id, t, 1, 0, kind
         self.x = np.array([position[0], position[1], 0.0, 0.0])
         self.P = np.diag([measurement_noise ** 2] * 2 + [10.0 ** 2] * 2)          # speed unknown at birth
         self.q, self.R = accel_noise ** 2, np.eye(2) * measurement_noise ** 2
@@ -340,23 +354,28 @@ class Tracker:
         self.next_id = 1
 
     def update(self, detections, t: float) -> list[dict]:
-        "Take one frame's detections ((n, 2) positions) at time `t`; the confirmed tracks: id, x, y, vx, vy."
+        """Take one frame's detections at time `t` ((n, 2) positions, or dicts with x, y and kind); the confirmed
+        tracks: id, kind, x, y, vx, vy, length, width."""
         from scipy.optimize import linear_sum_assignment
-        detections = np.asarray(detections, float).reshape(-1, 2)
+        kinds = [d.get("kind", "vehicle") if isinstance(d, dict) else "vehicle" for d in detections]
+        detections = np.array([[d["x"], d["y"]] if isinstance(d, dict) else d for d in detections],
+                              float).reshape(-1, 2)
         predicted = np.array([track.predict(t) for track in self.tracks]).reshape(-1, 2)
         cost = np.linalg.norm(predicted[:, None] - detections[None], axis=2)
         rows, cols = linear_sum_assignment(np.where(cost > self.gate, 1e6, cost)) if cost.size else ((), ())
         matched = {(r, c) for r, c in zip(rows, cols) if cost[r, c] <= self.gate}
         for r, c in matched:
             self.tracks[r].update(detections[c])
+            self.tracks[r].kind = kinds[c]
         for r in set(range(len(self.tracks))) - {r for r, _ in matched}:
             self.tracks[r].misses += 1
         for c in set(range(len(detections))) - {c for _, c in matched}:
-            self.tracks.append(KalmanTrack(self.next_id, detections[c], t, **self.options))
+            self.tracks.append(KalmanTrack(self.next_id, detections[c], t, kind=kinds[c], **self.options))
             self.next_id += 1
         self.tracks = [tr for tr in self.tracks if tr.misses < self.death and (tr.hits >= self.birth or tr.misses == 0)]
-        return [{"id": tr.id, "x": tr.x[0], "y": tr.x[1], "vx": tr.x[2], "vy": tr.x[3]}
-                for tr in self.tracks if tr.hits >= self.birth]
+        return [{"id": tr.id, "kind": tr.kind, "x": tr.x[0], "y": tr.x[1], "vx": tr.x[2], "vy": tr.x[3],
+                 "length": SIZES[tr.kind][0],
+                 "width": SIZES[tr.kind][1]} for tr in self.tracks if tr.hits >= self.birth]
 
 # %% ../nbs/13_driving.ipynb #395de5e4
 def mot_metrics(frames: list[tuple[list[dict], list[dict]]], max_distance: float = 2.0) -> dict:
@@ -635,16 +654,22 @@ class Episode:
     final_speed: float
     log: list[dict] = field(repr=False, default_factory=list)
 
-def drive(scenario: Scenario, perceive=None, planner: RulePlanner | None = None) -> Episode:
-    "Run `scenario` in closed loop: `perceive(world)` gives objects (default: the truth), the planner acts, repeat."
-    world = World(scenario)
+def on_truth(scenario: Scenario, perceive=None, planner: RulePlanner | None = None):
+    "A controller that plans on `perceive(world)` (default: the truth, a perfect perception) with a `RulePlanner`."
     perceive = perceive or (lambda w: w.truth())
-    planner = planner or RulePlanner(desired_speed=scenario.ego_speed, lane_y=world.ego["y"])
+    planner = planner or RulePlanner(desired_speed=scenario.ego_speed, lane_y=scenario.ego_lane * LANE_WIDTH)
+    def control(world: World) -> Plan:
+        planner.ego_y, planner.heading = world.ego["y"], world.ego["heading"]
+        lanes = tuple(k * LANE_WIDTH - world.ego["y"] for k in range(world.scenario.lanes))
+        return planner.plan(perceive(world), world.ego["v"], lanes)
+    return control
+
+def drive(scenario: Scenario, control=None) -> Episode:
+    "Run `scenario` in closed loop: `control(world)` decides (default: `on_truth`), the world moves, repeat."
+    world, control = World(scenario), control or on_truth(scenario)
     speeds, log, collided, ttc = [world.ego["v"]], [], False, math.inf
     for _ in range(int(round(scenario.duration / world.dt))):
-        planner.ego_y, planner.heading = world.ego["y"], world.ego["heading"]
-        lanes = tuple(k * LANE_WIDTH - world.ego["y"] for k in range(scenario.lanes))
-        decision = planner.plan(perceive(world), world.ego["v"], lanes)
+        decision = control(world)
         world.step(decision.accel, decision.steer)
         speeds.append(world.ego["v"])
         ttc = min(ttc, world.time_to_collision())
@@ -656,3 +681,103 @@ def drive(scenario: Scenario, perceive=None, planner: RulePlanner | None = None)
     jerk = np.diff(np.diff(speeds)) / world.dt ** 2
     return Episode(scenario.name, collided, ttc, world.ego["x"], float(np.abs(jerk).max(initial=0.0)),
                    float(np.sqrt(np.mean(jerk ** 2))) if len(jerk) else 0.0, world.ego["v"], log)
+
+# %% ../nbs/13_driving.ipynb #91875249
+@dataclass
+class StageClock:
+    "One stage's latencies (ms), deadline misses and crashes."
+    deadline_ms: float
+    latencies: list = field(default_factory=list)
+    misses: int = 0
+    crashes: int = 0
+
+class SensorFeed:
+    "The sensors of a world: each makes its messages at its rate; `poll` hands over those that have arrived by now."
+    def __init__(self, seed: int = 0):
+        self.rng, self.last, self.in_flight = np.random.default_rng(seed), {}, []
+
+    def poll(self, world: World) -> list[Message]:
+        for sensor in SENSOR_NAMES:
+            if due(sensor, world.t, world.dt):
+                message = measure(world, sensor, self.rng, self.last.get(sensor))
+                if message is not None:
+                    self.last[sensor] = message
+                    self.in_flight.append(message)
+        arrived = [m for m in self.in_flight if m.arrives <= world.t + 1e-9]
+        self.in_flight = [m for m in self.in_flight if m.arrives > world.t + 1e-9]
+        return arrived
+
+class Stack:
+    "Fuse → detect → track → plan against per-stage deadlines, untrustworthy messages refused, a minimal-risk stop."
+    def __init__(self, detector: nn.Module, scenario: Scenario, deadlines_ms: dict | None = None,
+                 stale_after: float = 0.3, threshold: float = 0.3, seed: int = 0):
+        self.detector, self.scenario = detector.eval(), scenario
+        self.threshold, self.stale_after = threshold, stale_after
+        self.feed, self.tracker = SensorFeed(seed), Tracker()
+        self.planner = RulePlanner(desired_speed=scenario.ego_speed, lane_y=scenario.ego_lane * LANE_WIDTH)
+        deadlines = {"fuse": 5.0, "detect": 30.0, "track": 5.0, "plan": 5.0} | (deadlines_ms or {})
+        self.clocks = {stage: StageClock(ms) for stage, ms in deadlines.items()}
+        self.latest, self.fingerprints, self.good = {}, {}, {}
+        self.refused = {"nan": 0, "frozen": 0}
+        self.last_trusted, self.stop_started = 0.0, None
+
+    def receive(self, message: Message) -> None:
+        "Keep a message as its sensor's latest, unless it holds NaNs or repeats the previous one byte for byte."
+        fingerprint = hash(message.data.tobytes())
+        if not np.isfinite(message.data).all():
+            self.refused["nan"] += 1
+        elif self.fingerprints.get(message.sensor) == fingerprint:
+            self.refused["frozen"] += 1
+        else:
+            self.latest[message.sensor], self.last_trusted = message, message.t
+        self.fingerprints[message.sensor] = fingerprint
+
+    def _stage(self, name: str, world: World, work):
+        "Run one stage against its deadline; on an overrun or a crash, its last good output (counted)."
+        clock, faults = self.clocks[name], active_faults(self.scenario, name, world.t)
+        start = time.perf_counter()
+        try:
+            if "crash" in faults:
+                raise RuntimeError(f"stage {name} crashed (injected at t={world.t:.2f} s)")
+            output = work()
+        except Exception:
+            clock.crashes += 1
+            clock.latencies.append((time.perf_counter() - start) * 1000)
+            return self.good.get(name)
+        elapsed = (time.perf_counter() - start + faults.get("spike", 0.0)) * 1000
+        clock.latencies.append(elapsed)
+        if elapsed > clock.deadline_ms:
+            clock.misses += 1
+            return self.good.get(name, output)
+        self.good[name] = output
+        return output
+
+    def __call__(self, world: World) -> Plan:
+        for message in self.feed.poll(world):
+            self.receive(message)
+        fresh = {s: m for s, m in self.latest.items() if world.t - m.t <= self.stale_after}
+        grid = self._stage("fuse", world, lambda: bev(fresh))
+        with torch.no_grad():
+            found = self._stage("detect", world, lambda: decode(self.detector(torch.from_numpy(grid)[None]),
+                                                                 self.threshold)[0] if fresh else [])
+        tracks = self._stage("track", world, lambda: self.tracker.update(found or [], world.t)) or []
+        planner = self.planner
+        planner.ego_y, planner.heading = world.ego["y"], world.ego["heading"]
+        lanes = tuple(k * LANE_WIDTH - world.ego["y"] for k in range(world.scenario.lanes))
+        plan = self._stage("plan", world, lambda: planner.plan(tracks, world.ego["v"], lanes))
+        if self.stop_started is None and world.t - self.last_trusted > self.stale_after:
+            self.stop_started = (world.t, world.ego["x"])
+        if self.stop_started is not None or plan is None:        # minimal-risk manoeuvre: stop in this lane
+            steer = plan.steer if plan is not None else 0.0
+            return Plan(-3.0 if world.ego["v"] > 0 else 0.0, steer, planner.lane_y, "minimal-risk stop")
+        return plan
+
+    def report(self) -> dict:
+        "Per stage: p50 and p99 latency (ms), deadline misses, crashes; the whole frame's p99; refusals; the stop."
+        per_frame = np.sum([c.latencies for c in self.clocks.values()], axis=0) if self.clocks["fuse"].latencies else []
+        return {"stages": {s: {"p50_ms": float(np.percentile(c.latencies, 50)),
+                               "p99_ms": float(np.percentile(c.latencies, 99)),
+                               "misses": c.misses, "crashes": c.crashes} for s,
+                               c in self.clocks.items() if c.latencies},
+                "frame_p99_ms": float(np.percentile(per_frame, 99)) if len(per_frame) else math.nan,
+                "refused": dict(self.refused), "minimal_risk_stop": self.stop_started}
