@@ -25,8 +25,8 @@ __all__ = ['SENSOR_NAMES', 'LANE_WIDTH', 'SENSOR_FAULTS', 'STAGE_FAULTS', 'STAGE
            'SensorSpec', 'Message', 'camera', 'lidar', 'radar', 'active_faults', 'measure', 'due', 'KalmanTrack',
            'Tracker', 'mot_metrics', 'random_scenario', 'bev', 'centre_targets', 'record', 'DetectorConfig',
            'CenterNet', 'centre_loss', 'decode', 'in_view', 'centre_map', 'detection_frames', 'SensorDropout',
-           'without', 'detect', 'Plan', 'RulePlanner', 'Episode', 'on_truth', 'drive', 'StageClock', 'SensorFeed',
-           'Stack']
+           'without', 'detect', 'late_fusion', 'Plan', 'RulePlanner', 'Episode', 'on_truth', 'drive', 'StageClock',
+           'SensorFeed', 'Stack']
 
 # %% ../nbs/13_driving.ipynb #3cebdb35
 SENSOR_NAMES = ("camera", "lidar", "radar")
@@ -576,6 +576,25 @@ def detect(model: nn.Module, grids: torch.Tensor, threshold: float = 0.3, batch:
     "Decoded detections for every grid, in batches, the model in eval mode."
     model.eval()
     return [d for i in range(0, len(grids), batch) for d in decode(model(grids[i:i + batch]), threshold)]
+
+# %% ../nbs/13_driving.ipynb #dd205406
+def late_fusion(per_sensor: list[list[dict]], radius: float = 1.5) -> list[dict]:
+    "One frame's detections from several detectors merged: same class within `radius` m is one object (noisy-OR score)."
+    merged = []
+    for d in sorted((d for ds in per_sensor for d in ds), key=lambda d: -d["score"]):
+        near = lambda g: g["kind"] == d["kind"] and math.hypot(g["x"] - d["x"], g["y"] - d["y"]) < radius
+        group = next((g for g in merged if near(g)), None)
+        if group is None:
+            merged.append({**d, "members": [d]})
+        else:
+            group["members"].append(d)
+    out = []
+    for g in merged:
+        weights = np.array([m["score"] for m in g["members"]])
+        out.append({"kind": g["kind"], "x": float(np.average([m["x"] for m in g["members"]], weights=weights)),
+                    "y": float(np.average([m["y"] for m in g["members"]], weights=weights)),
+                    "score": float(1 - np.prod(1 - weights))})
+    return out
 
 # %% ../nbs/13_driving.ipynb #cb4accda
 @dataclass
