@@ -729,16 +729,16 @@ class SensorFeed:
 class Stack:
     "Fuse → detect → track → plan against per-stage deadlines, untrustworthy messages refused, a minimal-risk stop."
     def __init__(self, detector: nn.Module, scenario: Scenario, deadlines_ms: dict | None = None,
-                 stale_after: float = 0.3, threshold: float = 0.3, seed: int = 0):
+                 stale_after: float = 0.3, threshold: float = 0.3, min_sensors: int = 2, seed: int = 0):
         self.detector, self.scenario = detector.eval(), scenario
-        self.threshold, self.stale_after = threshold, stale_after
+        self.threshold, self.stale_after, self.min_sensors = threshold, stale_after, min_sensors
         self.feed, self.tracker = SensorFeed(seed), Tracker()
         self.planner = RulePlanner(desired_speed=scenario.ego_speed, lane_y=scenario.ego_lane * LANE_WIDTH)
         deadlines = {"fuse": 5.0, "detect": 30.0, "track": 5.0, "plan": 5.0} | (deadlines_ms or {})
         self.clocks = {stage: StageClock(ms) for stage, ms in deadlines.items()}
         self.latest, self.fingerprints, self.good = {}, {}, {}
         self.refused = {"nan": 0, "frozen": 0}
-        self.last_trusted, self.stop_started = 0.0, None
+        self.stop_started = None
 
     def receive(self, message: Message) -> None:
         "Keep a message as its sensor's latest, unless it holds NaNs or repeats the previous one byte for byte."
@@ -748,7 +748,7 @@ class Stack:
         elif self.fingerprints.get(message.sensor) == fingerprint:
             self.refused["frozen"] += 1
         else:
-            self.latest[message.sensor], self.last_trusted = message, message.t
+            self.latest[message.sensor] = message
         self.fingerprints[message.sensor] = fingerprint
 
     def _stage(self, name: str, world: World, work):
@@ -784,7 +784,7 @@ class Stack:
         planner.ego_y, planner.heading = world.ego["y"], world.ego["heading"]
         lanes = tuple(k * LANE_WIDTH - world.ego["y"] for k in range(world.scenario.lanes))
         plan = self._stage("plan", world, lambda: planner.plan(tracks, world.ego["v"], lanes))
-        if self.stop_started is None and world.t - self.last_trusted > self.stale_after:
+        if self.stop_started is None and world.t > self.stale_after and len(fresh) < self.min_sensors:
             self.stop_started = (world.t, world.ego["x"])
         if self.stop_started is not None or plan is None:        # minimal-risk manoeuvre: stop in this lane
             steer = plan.steer if plan is not None else 0.0
