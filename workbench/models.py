@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Literal
 
@@ -304,12 +305,18 @@ def save_model(model: nn.Module, path: str | Path) -> Path:
                                                      metadata={"workbench.model": json.dumps(model_spec(model))}))
 
 def load_model(path: str | Path, device: str = "cpu") -> nn.Module:
-    "The model `save_model` wrote to `path`, rebuilt from its spec and loaded, in eval mode."
+    """The model `save_model` wrote to `path`, rebuilt from its spec and loaded, in eval mode. The spec may name a
+    class of `workbench` or of a module already imported: a file does not get to import modules of its choosing."""
     with safetensors.safe_open(path, "pt") as f:
         spec = (f.metadata() or {}).get("workbench.model")
     if spec is None:
         raise ConfigError(f"{path} holds weights without a model spec: it was not written by save_model")
-    model = build_model(json.loads(spec))
+    spec = json.loads(spec)
+    for key in ("model_class", "config_class"):
+        module = str(spec.get(key, "")).partition(":")[0]
+        if module.split(".")[0] != "workbench" and module not in sys.modules:
+            raise ConfigError(f"{path} names {spec.get(key)!r}: import {module} first if you trust this file")
+    model = build_model(spec)
     model.load_state_dict(safetensors.torch.load_file(path, device=device))
     return model.to(device).eval()
 
