@@ -18,7 +18,8 @@ from .dicom import DicomError, encode, hounsfield, model_input, read, window
 from .explain import explain
 
 # %% auto #0
-__all__ = ['heatmap_overlay', 'findings_dicom', 'Explainer', 'dicom_finding', 'add_dicom_route', 'trace', 'ReviewQueue']
+__all__ = ['heatmap_overlay', 'findings_dicom', 'Explainer', 'study_input', 'dicom_finding', 'add_dicom_route', 'trace',
+           'ReviewQueue']
 
 # %% ../nbs/12a_radiology.ipynb #8239fe1b
 def heatmap_overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.6,
@@ -64,6 +65,14 @@ class Explainer:
             explanation = explain(self.loaded[1], x[None], "grad_cam", target=self.target)
         return explanation.attributions[0].sum(0).clamp(min=0).numpy()
 
+def study_input(body: bytes, size: int, center: float, width: float, spacing: float | None) -> tuple:
+    "A request body as (the study, its model input); `DicomError` unless it is a readable, de-identified DICOM."
+    study = read(body, name="the request body")
+    if str(study.get("PatientIdentityRemoved", "")).upper() != "YES":
+        raise DicomError("the study is not de-identified (PatientIdentityRemoved is not YES): de-identify it "
+                         "before it leaves the hospital's ingest (workbench.dicom.deidentify)")
+    return study, torch.from_numpy(model_input(study, size, center, width, spacing))
+
 def dicom_finding(outputs: list, temperature: float = 1.0, target: int = 1) -> float:
     "The probability of class `target` from one row of logits, after temperature scaling."
     return float(torch.softmax(torch.tensor(outputs) / temperature, -1)[target])
@@ -82,12 +91,8 @@ def add_dicom_route(app: FastAPI, size: int, center: float = 40, width: float = 
         Secondary Capture)."""
         service.served(name)
         body = await request.body()
-        try:
-            study = read(body, name="the request body")
-            if str(study.get("PatientIdentityRemoved", "")).upper() != "YES":
-                raise DicomError("the study is not de-identified (PatientIdentityRemoved is not YES): de-identify it "
-                                 "before it leaves the hospital's ingest (workbench.dicom.deidentify)")
-            x = torch.from_numpy(model_input(study, size, center, width, spacing))
+        try:                                           # decoding pixels is CPU work: off the event loop
+            study, x = await asyncio.to_thread(study_input, body, size, center, width, spacing)
         except DicomError as e:
             service.metrics.record(name, service.predictor.version, "invalid")
             raise HTTPException(422, [{"loc": ["body"], "msg": str(e), "type": "value_error"}]) from None
