@@ -5,28 +5,35 @@
 # %% ../nbs/13_driving.ipynb #7d470a39
 from __future__ import annotations
 
+import io
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Callable, Literal
+
+import httpx
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from .core import Config
 from .models import expect_rank
 
 # %% auto #0
 __all__ = ['SENSOR_NAMES', 'LANE_WIDTH', 'SENSOR_FAULTS', 'STAGE_FAULTS', 'STAGES', 'SCENARIOS', 'SIZES', 'WHEELBASE', 'SENSORS',
-           'VIEW', 'CLASSES', 'GRID', 'CHANNELS', 'DrivingError', 'Actor', 'Event', 'Fault', 'Scenario', 'World',
-           'SensorSpec', 'Message', 'camera', 'lidar', 'radar', 'active_faults', 'measure', 'due', 'KalmanTrack',
-           'Tracker', 'mot_metrics', 'random_scenario', 'bev', 'centre_targets', 'record', 'DetectorConfig',
-           'CenterNet', 'centre_loss', 'decode', 'in_view', 'centre_map', 'detection_frames', 'SensorDropout',
-           'without', 'detect', 'late_fusion', 'Plan', 'RulePlanner', 'Episode', 'on_truth', 'drive', 'StageClock',
-           'SensorFeed', 'Stack']
+           'VIEW', 'CLASSES', 'GRID', 'CHANNELS', 'CODE_SCALE', 'DrivingError', 'Actor', 'Event', 'Fault', 'Scenario',
+           'World', 'SensorSpec', 'Message', 'camera', 'lidar', 'radar', 'active_faults', 'measure', 'due',
+           'KalmanTrack', 'Tracker', 'mot_metrics', 'random_scenario', 'bev', 'centre_targets', 'record',
+           'DetectorConfig', 'conv_block', 'CenterNet', 'centre_loss', 'top_detections', 'as_detections', 'decode',
+           'in_view', 'centre_map', 'detection_frames', 'SensorDropout', 'without', 'detect', 'held_out', 'late_fusion',
+           'Plan', 'RulePlanner', 'Episode', 'on_truth', 'drive', 'StageClock', 'SensorFeed', 'Stack', 'SplitConfig',
+           'VehicleEncoder', 'CloudDetector', 'SplitCenterNet', 'Link', 'npy_bytes', 'megaflops', 'split_points',
+           'raw_camera_in', 'compare_splits', 'EdgeClient']
 
 # %% ../nbs/13_driving.ipynb #3cebdb35
 SENSOR_NAMES = ("camera", "lidar", "radar")
@@ -466,15 +473,18 @@ class DetectorConfig(Config):
     width: int = 32
     classes: int = 2
 
+def conv_block(c_in: int, c_out: int, dilation: int = 1) -> list[nn.Module]:
+    "A 3×3 convolution (dilated by `dilation`, same size out), batch norm and ReLU."
+    return [nn.Conv2d(c_in, c_out, 3, padding=dilation, dilation=dilation, bias=False), nn.BatchNorm2d(c_out),
+            nn.ReLU()]
+
 class CenterNet(nn.Module):
     "Per-class centre heatmaps (logits) and sub-cell offsets for every cell of a (channels, 64, 32) BEV grid."
     def __init__(self, cfg: DetectorConfig):
         super().__init__()
         self.cfg = cfg
-        block = lambda c_in, dilation: [nn.Conv2d(c_in, cfg.width, 3, padding=dilation, dilation=dilation, bias=False),
-                                        nn.BatchNorm2d(cfg.width), nn.ReLU()]
-        self.body = nn.Sequential(*block(cfg.in_channels, 1), *block(cfg.width, 2), *block(cfg.width, 4),
-                                  *block(cfg.width, 1))
+        self.body = nn.Sequential(*conv_block(cfg.in_channels, cfg.width), *conv_block(cfg.width, cfg.width, 2),
+                                  *conv_block(cfg.width, cfg.width, 4), *conv_block(cfg.width, cfg.width))
         self.heat, self.offset = nn.Conv2d(cfg.width, cfg.classes, 1), nn.Conv2d(cfg.width, 2, 1)
         nn.init.constant_(self.heat.bias, -2.19)          # start by predicting "nothing here" (p ≈ 0.1), as the paper
 
@@ -495,18 +505,27 @@ def centre_loss(outputs: torch.Tensor, targets: torch.Tensor, alpha: float = 2, 
     offset = ((outputs[:, classes:] - targets[:, classes:]).abs() * at_centre).sum() / objects
     return -(positive + negative) / objects + offset
 
-def decode(outputs: torch.Tensor, threshold: float = 0.3) -> list[list[dict]]:
-    "Each grid's detections: cells that are 3×3 local maxima of a class heatmap above `threshold`, placed by offset."
-    classes = outputs.shape[1] - 2
+def top_detections(outputs: torch.Tensor, k: int = 64) -> torch.Tensor:
+    """The `k` strongest peaks (3×3 local maxima of a class heatmap) of each grid as rows (class, x, y, score), in
+    metres, strongest first: a fixed-size answer a served model can return."""
+    classes, (height, width) = outputs.shape[1] - 2, outputs.shape[2:]
     heat = outputs[:, :classes].sigmoid()
-    peaks = (heat == F.max_pool2d(heat, 3, 1, 1)) & (heat > threshold)
-    found = []
-    for b in range(len(outputs)):
-        k, r, c = (i.numpy() for i in torch.nonzero(peaks[b], as_tuple=True))
-        dr, dc = outputs[b, classes, r, c].detach().numpy(), outputs[b, classes + 1, r, c].detach().numpy()
-        found.append([{"kind": CLASSES[k_], "x": VIEW["x"][0] + r_ + dr_, "y": VIEW["y"][1] - c_ - dc_,
-                       "score": float(heat[b, k_, r_, c_])} for k_, r_, c_, dr_, dc_ in zip(k, r, c, dr, dc)])
-    return found
+    heat = heat * (heat == F.max_pool2d(heat, 3, 1, 1))
+    score, index = heat.flatten(1).topk(min(k, heat[0].numel()), dim=1)
+    cell = index % (height * width)
+    row, column = torch.div(cell, width, rounding_mode="floor"), cell % width
+    x = VIEW["x"][0] + row + outputs[:, classes].flatten(1).gather(1, cell)
+    y = VIEW["y"][1] - column - outputs[:, classes + 1].flatten(1).gather(1, cell)
+    return torch.stack([torch.div(index, height * width, rounding_mode="floor").float(), x, y, score], -1)
+
+def as_detections(rows, threshold: float = 0.3) -> list[list[dict]]:
+    "Each grid's rows of `top_detections` (a tensor, or the lists a served model answers) scoring above `threshold`."
+    return [[{"kind": CLASSES[int(k)], "x": float(x), "y": float(y), "score": float(s)}
+             for k, x, y, s in frame if s > threshold] for frame in np.asarray(rows, dtype=np.float64)]
+
+def decode(outputs: torch.Tensor, threshold: float = 0.3, k: int = 64) -> list[list[dict]]:
+    "Each grid's detections: its `k` strongest peaks that score above `threshold`."
+    return as_detections(top_detections(outputs.detach(), k), threshold)
 
 # %% ../nbs/13_driving.ipynb #72ffc4d7
 def in_view(objects: list[dict]) -> list[dict]:
@@ -576,6 +595,12 @@ def detect(model: nn.Module, grids: torch.Tensor, threshold: float = 0.3, batch:
     "Decoded detections for every grid, in batches, the model in eval mode."
     model.eval()
     return [d for i in range(0, len(grids), batch) for d in decode(model(grids[i:i + batch]), threshold)]
+
+def held_out(store, frames: str, truth: str) -> tuple[torch.Tensor, list[list[dict]]]:
+    "The test frames (split 1) of a dataset version of grids, and the objects in view in each from its truth table."
+    arrays, table = store.arrays(frames), store.load(truth)
+    test = np.flatnonzero(arrays["split"] == 1)
+    return torch.from_numpy(arrays["grid"][test]), [table[table.frame == f].to_dict("records") for f in test]
 
 # %% ../nbs/13_driving.ipynb #dd205406
 def late_fusion(per_sensor: list[list[dict]], radius: float = 1.5) -> list[dict]:
@@ -800,3 +825,158 @@ class Stack:
                                c in self.clocks.items() if c.latencies},
                 "frame_p99_ms": float(np.percentile(per_frame, 99)) if len(per_frame) else math.nan,
                 "refused": dict(self.refused), "minimal_risk_stop": self.stop_started}
+
+# %% ../nbs/13_driving.ipynb #1e80ab07
+CODE_SCALE = 6 / 255          # one level of the uplink's code: the vehicle half's outputs lie in [0, 6], sent as uint8
+
+class SplitConfig(Config):
+    """A detector cut in two: the vehicle half sends `code` channels at half resolution (uint8); the cloud half is
+    `width` wide and answers `top_k` rows."""
+    in_channels: int = 4
+    code: int = 8
+    width: int = 48
+    classes: int = 2
+    top_k: int = 32
+
+class VehicleEncoder(nn.Module):
+    "The on-vehicle half: a convolution (`stem`), then a strided one (`code`) to a (code, 32, 16) map in uint8 levels."
+    def __init__(self, cfg: SplitConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.stem = nn.Sequential(*conv_block(cfg.in_channels, 16))
+        self.code = nn.Sequential(nn.Conv2d(16, cfg.code, 3, stride=2, padding=1), nn.Hardtanh(0, 6))
+
+    def levels(self, features: torch.Tensor) -> torch.Tensor:
+        "The code of the stem's `features`, in levels 0…255: rounded, or with the rounding's noise in training."
+        levels = self.code(features) / CODE_SCALE
+        return levels + torch.empty_like(levels).uniform_(-0.5, 0.5) if self.training else levels.round()
+
+    def forward(self, x):
+        expect_rank(x, 4, f"(batch, {self.cfg.in_channels}, 64, 32)", "VehicleEncoder")
+        return self.levels(self.stem(x))
+
+class CloudDetector(nn.Module):
+    "The cloud half: the code back to full resolution, then a `width`-wide CenterNet; answers `top_detections` rows."
+    def __init__(self, cfg: SplitConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.up = nn.Sequential(nn.ConvTranspose2d(cfg.code, cfg.width, 2, stride=2), nn.ReLU())
+        self.detector = CenterNet(DetectorConfig(in_channels=cfg.width, width=cfg.width, classes=cfg.classes))
+
+    def maps(self, levels: torch.Tensor) -> torch.Tensor:
+        "Heatmaps and offsets for a batch of codes, as `CenterNet` gives them for grids."
+        return self.detector(self.up(levels * CODE_SCALE))
+
+    def forward(self, levels):
+        if levels.dim() != 4 or tuple(levels.shape[1:]) != (self.cfg.code, 32, 16):
+            raise ValueError(f"CloudDetector expects codes of shape (batch, {self.cfg.code}, 32, 16), got "
+                             f"{tuple(levels.shape)}")
+        return top_detections(self.maps(levels), self.cfg.top_k)
+
+class SplitCenterNet(nn.Module):
+    "Both halves in one module, trained end to end by `centre_loss` on its maps (the forward of a `CenterNet`)."
+    def __init__(self, cfg: SplitConfig):
+        super().__init__()
+        self.cfg, self.vehicle, self.cloud = cfg, VehicleEncoder(cfg), CloudDetector(cfg)
+
+    def forward(self, x):
+        return self.cloud.maps(self.vehicle(x))
+
+# %% ../nbs/13_driving.ipynb #cd350d3b
+@dataclass
+class Link:
+    "The vehicle's uplink, assumed (not measured here): bandwidth in Mbit/s and round-trip time in milliseconds."
+    mbps: float = 20.0
+    rtt_ms: float = 30.0
+
+    def ms(self, sent: int) -> float:
+        "Milliseconds to send `sent` bytes and hear back; nothing sent, no wait."
+        return self.rtt_ms + sent * 8 / (self.mbps * 1e3) if sent else 0.0
+
+def npy_bytes(array: np.ndarray) -> bytes:
+    "`array` as the bytes of a `.npy` file: what a request to a served model's `predict.npy` carries."
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+def megaflops(fn: Callable, example: torch.Tensor) -> float:
+    "Millions of floating-point operations in one call `fn(example)` (PyTorch's `FlopCounterMode`)."
+    with FlopCounterMode(display=False) as counter:
+        fn(example)
+    return counter.get_total_flops() / 1e6
+
+def split_points(light: nn.Module, split: SplitCenterNet) -> dict[str, tuple[Callable, Callable | None]]:
+    "The designs compared, each as (what runs on the vehicle, what runs in the cloud on what the vehicle sends)."
+    vehicle, cloud = split.vehicle, split.cloud
+    return {"all on device": (lambda g: top_detections(light(g)), None),
+            "split after the first convolution": (vehicle.stem, lambda f: cloud(vehicle.levels(f))),
+            "split at the uint8 code": (lambda g: vehicle(g).to(torch.uint8), lambda c: cloud(c.float())),
+            "all in cloud": (lambda g: g, lambda g: cloud(vehicle(g)))}
+
+def raw_camera_in(payload: bytes, grid: torch.Tensor) -> bool:
+    "Whether `payload` holds the grid's camera raster byte for byte (for a frame whose camera saw anything)."
+    camera = grid[CHANNELS["camera"][0]].numpy()
+    return bool(camera.any()) and camera.tobytes() in payload
+
+@torch.no_grad()
+def compare_splits(light: nn.Module, split: SplitCenterNet, grids: torch.Tensor, truths: list[list[dict]],
+                   link: Link = Link(), threshold: float = 0.3) -> pd.DataFrame:
+    """Per design of `split_points`, frame by frame: MFLOPs and median ms on each side, bytes sent, end-to-end ms on
+    `link`, mAP, and whether a raw camera frame left the vehicle."""
+    light.eval(), split.eval()
+    rows = []
+    for name, (vehicle, cloud) in split_points(light, split).items():
+        spent, sent, leaked, found = {"vehicle": [], "cloud": []}, [], False, []
+        for grid in grids:
+            start = time.perf_counter()
+            out = vehicle(grid[None])
+            payload = npy_bytes(out.numpy()) if cloud is not None else b""
+            middle = time.perf_counter()
+            if cloud is not None:
+                out = cloud(torch.from_numpy(np.load(io.BytesIO(payload))))
+            spent["vehicle"].append(middle - start), spent["cloud"].append(time.perf_counter() - middle)
+            sent.append(len(payload)), found.extend(as_detections(out, threshold))
+            leaked = leaked or raw_camera_in(payload, grid)
+        example = grids[:1]
+        flops = {"vehicle": megaflops(vehicle, example),
+                 "cloud": megaflops(cloud, vehicle(example)) if cloud is not None else 0.0}
+        ms = {side: 1e3 * float(np.median(t)) if cloud is not None or side == "vehicle" else 0.0
+              for side, t in spent.items()}
+        rows.append({"design": name, "vehicle MFLOPs": flops["vehicle"], "cloud MFLOPs": flops["cloud"],
+                     "bytes up per frame": int(np.mean(sent)), "vehicle ms": ms["vehicle"], "cloud ms": ms["cloud"],
+                     "link ms": link.ms(int(np.mean(sent))),
+                     "end-to-end ms": ms["vehicle"] + link.ms(int(np.mean(sent))) + ms["cloud"],
+                     "mAP": centre_map(found, truths)["mAP"], "raw camera leaves": leaked})
+    return pd.DataFrame(rows).set_index("design")
+
+# %% ../nbs/13_driving.ipynb #cf6dbb08
+class EdgeClient:
+    "The vehicle's side of a served split: grids encoded on board, only their uint8 codes POSTed to the cloud half."
+    def __init__(self, encoder: VehicleEncoder, url: str, model: str = "drive-perception-cloud",
+                 threshold: float = 0.3, timeout_s: float = 10.0):
+        self.encoder, self.model, self.threshold = encoder.eval(), model, threshold
+        self.http = httpx.Client(base_url=url, timeout=timeout_s)
+        self.sent, self.round_trips = [], []          # bytes of each request body; seconds of each round trip
+
+    @torch.no_grad()
+    def __call__(self, grids: torch.Tensor) -> list[list[dict]]:
+        "The detections of a batch of grids, as the cloud half answers them."
+        body = npy_bytes(self.encoder(grids).to(torch.uint8).numpy())
+        start = time.perf_counter()
+        response = self.http.post(f"/v1/models/{self.model}/predict.npy", content=body,
+                                  headers={"Content-Type": "application/octet-stream"})
+        self.round_trips.append(time.perf_counter() - start)
+        self.sent.append(len(body))
+        if response.status_code != 200:
+            raise DrivingError(f"the cloud half answered {response.status_code}: {response.text[:300]}")
+        return as_detections(response.json()["outputs"], self.threshold)
+
+    def close(self) -> None:
+        "Close the HTTP connection."
+        self.http.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

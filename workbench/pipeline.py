@@ -140,9 +140,17 @@ def plan(pipeline: Pipeline, overrides: dict | None = None, profile: str | None 
         beside = importlib.machinery.PathFinder.find_spec(top, [str(pipeline.root)])
         if importlib.util.find_spec(top) is None and beside is None:
             raise PipelineError(f"preload: no module named {top!r} (neither installed nor in {pipeline.root})")
-    shared = {**pipeline.parameters, **pipeline.profiles.get(profile, {}), **overrides}
-    for parameter, value in shared.items():
+    chosen = pipeline.profiles.get(profile, {})
+    scoped = {k: v for k, v in chosen.items() if k in pipeline.steps}            # settings for one step only
+    shared = {**pipeline.parameters, **{k: v for k, v in chosen.items() if k not in scoped}}
+    for parameter, value in {**shared, **overrides}.items():
         check_parameter(parameter, value)
+    for step_name, settings in scoped.items():
+        if not isinstance(settings, dict):
+            raise PipelineError(f"profile {profile!r}: {step_name!r} names a step, so its entry must map that step's "
+                                f"parameters to values, not be {settings!r}")
+        for parameter, value in settings.items():
+            check_parameter(parameter, value, f" of step {step_name!r} in profile {profile!r}")
     resolved, used, declared_by = {}, set(), {}
     for name in order:
         step = pipeline.steps[name]
@@ -161,8 +169,12 @@ def plan(pipeline: Pipeline, overrides: dict | None = None, profile: str | None 
             raise PipelineError(f"step {name!r} has outputs but {notebook.name} declares no `step_outputs` parameter")
         for parameter, ref in step.inputs.items():
             _check_input(pipeline, name, parameter, ref)
-        used |= names & set(shared)
-        resolved[name] = {**step.parameters, **{k: v for k, v in shared.items() if k in names}}
+        own = scoped.get(name, {})
+        if set(own) - names:
+            raise PipelineError(f"profile {profile!r}: step {name!r} ({notebook.name}) declares no parameter "
+                                f"{', '.join(map(repr, sorted(set(own) - names)))}")
+        used |= names & set(overrides)
+        resolved[name] = {**step.parameters, **{k: v for k, v in {**shared, **own, **overrides}.items() if k in names}}
     stray = sorted(set(overrides) - used)
     if stray:
         raise PipelineError(f"no step declares parameter(s) {', '.join(map(repr, stray))}")
@@ -174,8 +186,9 @@ def profile_gaps(pipeline: Pipeline, names: dict[str, set[str]]) -> list[str]:
     "Steps that take some of a profile's settings together but not all of them (a training step without `device`)."
     gaps = []
     for profile, settings in pipeline.profiles.items():
+        settings = set(settings) - set(pipeline.steps)                    # a step's own settings are no gap
         for a, b in itertools.permutations(names, 2):
-            shared, missing = names[a] & names[b] & set(settings), (names[a] - names[b]) & set(settings)
+            shared, missing = names[a] & names[b] & settings, (names[a] - names[b]) & settings
             if shared and missing:
                 gaps.append(f"profile {profile!r}: steps {a!r} and {b!r} both take {sorted(shared)}, but only {a!r} "
                             f"declares {sorted(missing)}, so {b!r} runs with its notebook's default")
