@@ -59,7 +59,8 @@ def quantize_int8(model: nn.Module, example: torch.Tensor, path: str | Path) -> 
     with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
         fp32, prepared = export_onnx(model, example, Path(tmp) / "model.onnx"), Path(tmp) / "prepared.onnx"
         quant_pre_process(str(fp32), str(prepared))         # shape inference and graph clean-up, as ORT advises
-        quantize_dynamic(str(prepared), str(partial), weight_type=QuantType.QInt8)
+        quantize_dynamic(str(prepared), str(partial), weight_type=QuantType.QInt8,
+                         reduce_range=True)                 # 7-bit weights: no u8s8 saturation on CPUs without VNNI
     _check(partial, model.cpu().eval(), example, 0.1, "INT8 quantization")   # 8 bits: close, not equal
     return _publish(partial, path)
 
