@@ -5,9 +5,12 @@
 # %% ../nbs/15_chat.ipynb #5d3b7c4b
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import json
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +27,7 @@ from torch import nn
 
 from .core import Config
 from .db import database_url, sql_engine
+from .generator import PointerGenerator, Vocabulary, generate, prompt
 from .retrieval import embed, minilm
 
 # %% auto #0
@@ -33,8 +37,8 @@ __all__ = ['PRODUCTS', 'SKUS', 'REGIONS', 'SPEEDS', 'PAYMENT_METHODS', 'BASE_PRI
            'questions', 'pii_findings', 'Grounding', 'claims_of', 'unsupported_facts', 'grounding',
            'fit_grounding_threshold', 'SafetyFilter', 'safety_response', 'nlu_examples', 'encode_tokens', 'bio_tags',
            'IntentConfig', 'IntentHead', 'SlotConfig', 'SlotHead', 'tag_loss', 'Understanding', 'canonical',
-           'Understander', 'ChatError', 'check_conversation_id', 'ContextStore', 'Turn', 'mentions',
-           'extractive_answer', 'DialogueManager']
+           'Understander', 'ChatError', 'check_conversation_id', 'ContextStore', 'Turn', 'mentions', 'source_passage',
+           'extractive_answer', 'generator_query', 'GeneratedAnswer', 'generator_examples', 'DialogueManager']
 
 # %% ../nbs/15_chat.ipynb #aa43391a
 PRODUCTS = {"Vela 14": "laptop", "Vela 16": "laptop", "Aria Buds": "headphones", "Aria Max": "headphones",
@@ -280,12 +284,14 @@ def unsupported_facts(claim: str, passage: str) -> list[str]:
             missing.append(word)
     return missing
 
-def grounding(answer: str, passages: list[tuple[str, str]], threshold: float) -> Grounding:
-    "Check each claim of `answer` against the retrieved `passages` ((id, text) pairs): facts contained and similar."
+def grounding(answer: str, passages: list[tuple[str, str]], threshold: float,
+              vectors: np.ndarray | None = None) -> Grounding:
+    """Check each claim of `answer` against the retrieved `passages` ((id, text) pairs): facts contained and similar
+    (`vectors`: the passages' MiniLM embeddings, when the caller has them already)."""
     claims = claims_of(answer)
     if not claims or not passages:
         return Grounding(False, [(c, None) for c in claims])
-    similarity = embed(claims) @ embed([text for _, text in passages]).T
+    similarity = embed(claims) @ (embed([text for _, text in passages]) if vectors is None else vectors).T
     support = []
     for claim, row in zip(claims, similarity):
         ok = [j for j in np.argsort(-row) if row[j] >= threshold and not unsupported_facts(claim, passages[j][1])]
@@ -374,9 +380,10 @@ class SafetyFilter:
         self.threshold = min(0.5, float(np.quantile(p_ok[labels == "ok"], false_alarms)))
         self.model.fit(x, labels)
 
-    def __call__(self, messages: list[str]) -> list[str]:
-        "Each message's kind: 'ok', or the likeliest of the red-team kinds when P(ok) is below the threshold."
-        p = self.model.predict_proba(embed(messages))
+    def __call__(self, messages: list[str], x: np.ndarray | None = None) -> list[str]:
+        """Each message's kind: 'ok', or the likeliest of the red-team kinds when P(ok) is below the threshold (`x`:
+        the messages' MiniLM embeddings, when the caller has them already)."""
+        p = self.model.predict_proba(embed(messages) if x is None else x)
         ok, classes = list(self.model.classes_).index("ok"), list(self.model.classes_)
         attack = [max((c for c in classes if c != "ok"), key=lambda c: row[classes.index(c)]) for row in p]
         return ["ok" if row[ok] >= self.threshold else kind for row, kind in zip(p, attack)]
@@ -473,14 +480,17 @@ class Understanding:
     slots: dict[str, str]
     unknown: dict[str, str]
 
+def _key(value: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", value.lower())
+
+_CATALOGUE = {"product": {_key(p): p for p in PRODUCTS}, "sku": {_key(s): p for p, s in SKUS.items()},
+              "region": {_key(r): r for r in REGIONS}, "speed": {_key(s): s for s in SPEEDS}}
+
 def canonical(found: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
     "Tagged slot values matched to the catalogue (case and spacing ignored; an item number gives its product)."
-    key = lambda s: re.sub(r"[^a-z0-9]", "", s.lower())
-    catalogue = {"product": {key(p): p for p in PRODUCTS}, "sku": {key(s): p for p, s in SKUS.items()},
-                 "region": {key(r): r for r in REGIONS}, "speed": {key(s): s for s in SPEEDS}}
     slots, unknown = {}, {}
     for name, value in found.items():
-        match = catalogue[name].get(key(value))
+        match = _CATALOGUE[name].get(_key(value))
         if match is None:
             unknown[name] = value
         else:
@@ -493,9 +503,9 @@ class Understander:
         self.intent, self.slots = intent.eval(), slots.eval()
 
     @torch.no_grad()
-    def understand(self, texts: list[str]) -> list[Understanding]:
-        "Intent, confidence and slots of each text."
-        p = self.intent(torch.from_numpy(embed(texts))).softmax(-1)
+    def understand(self, texts: list[str], x: np.ndarray | None = None) -> list[Understanding]:
+        "Intent, confidence and slots of each text (`x`: their MiniLM embeddings, when the caller has them already)."
+        p = self.intent(torch.from_numpy(embed(texts) if x is None else x)).softmax(-1)
         tokens, mask, offsets = encode_tokens(texts)
         tags = self.slots(tokens).argmax(-1)
         out = []
@@ -550,8 +560,13 @@ class ContextStore:
         "Store the conversation's state (one transaction: the old state or the new one, never half)."
         values = {"id": check_conversation_id(conversation_id), "state": json.dumps(state),
                   "updated": time.time() if now is None else now}
+        dialect = self.engine.dialect.name
         with self.engine.begin() as db:
-            if db.execute(sa.update(self.table).where(self.table.c.id == values["id"]).values(**values)).rowcount == 0:
+            if dialect in ("sqlite", "postgresql"):                         # one statement: no lost race
+                insert = importlib.import_module(f"sqlalchemy.dialects.{dialect}").insert
+                db.execute(insert(self.table).values(**values).on_conflict_do_update(index_elements=["id"],
+                                                                                     set_=values))
+            elif not db.execute(sa.update(self.table).where(self.table.c.id == values["id"]).values(**values)).rowcount:
                 db.execute(sa.insert(self.table).values(**values))
 
     def expire(self, now: float | None = None) -> int:
@@ -563,13 +578,16 @@ class ContextStore:
 # %% ../nbs/15_chat.ipynb #22f9b2ea
 @dataclass
 class Turn:
-    "What the assistant did with one message: its reply, the action, the understanding, and the passages used."
+    """What the assistant did with one message: its reply, the action, the understanding, the passages used, the
+    claims withheld (generated but not grounded, so never sent) and the milliseconds each stage took."""
     reply: str
     action: str                  # answer, ask, refuse, handover, fallback, greet, goodbye
     intent: str | None = None
     confidence: float = 0.0
     slots: dict = field(default_factory=dict)
     passages: list[str] = field(default_factory=list)
+    withheld: int = 0
+    stages: dict[str, float] = field(default_factory=dict)
 
 def mentions(text: str) -> dict[str, str]:
     "Catalogue values named in `text` as whole words (products, item numbers, regions, speeds), canonical."
@@ -580,45 +598,89 @@ def mentions(text: str) -> dict[str, str]:
                 found[name] = value
     return canonical(found)[0]
 
-def extractive_answer(hits: list[tuple[str, str]], slots: dict[str, str]) -> tuple[str, str] | None:
-    "The first of the (id, text) passages naming every slot value, quoted as the answer: the extractive baseline."
+def source_passage(hits: list[tuple[str, str]], slots: dict[str, str]) -> tuple[str, str] | None:
+    "The first of the (id, text) passages that names every slot value, or None."
     return next(((i, text) for i, text in hits if all(v.lower() in text.lower() for v in slots.values())), None)
 
+def extractive_answer(intent: str, slots: dict[str, str],
+                      hits: list[tuple[str, str]]) -> tuple[str, Iterator[str]] | None:
+    "The extractive baseline: the source passage, quoted whole; (its id, the text as one piece) or None."
+    found = source_passage(hits, slots)
+    return None if found is None else (found[0], iter([found[1]]))
+
+def generator_query(intent: str, slots: dict[str, str]) -> str:
+    "The dialogue state as the generator reads it: 'returns: Vela 14, Ireland'."
+    return ": ".join([intent, ", ".join(slots[k] for k in FORMS.get(intent, ()) if k in slots)]).rstrip(": ")
+
+class GeneratedAnswer:
+    "The generator as an answerer: reads the dialogue state and the source passage, streams its answer token by token."
+    def __init__(self, model: PointerGenerator, vocab: Vocabulary, constrained: bool = True):
+        self.model, self.vocab, self.constrained = model.eval(), vocab, constrained
+
+    def __call__(self, intent: str, slots: dict[str, str], hits: list[tuple[str, str]]):
+        found = source_passage(hits, slots)
+        if found is None:
+            return None
+        ids = prompt(self.vocab, generator_query(intent, slots), [found[1]])
+        return found[0], generate(self.model, self.vocab, ids, constrained=self.constrained)
+
+def generator_examples(kb: pd.DataFrame, asked: pd.DataFrame, split: str = "train") -> tuple[list, list, list]:
+    "The (dialogue-state query, source passage, reference answer) triples of one split's answerable questions."
+    text, part = dict(zip(kb.id, kb.text)), asked[(asked.split == split) & asked.answerable]
+    return ([generator_query(i, canonical(s)[0]) for i, s in zip(part.intent, part.slots)],
+            [text[p[0]] for p in part.passages], part.answer.tolist())
+
 class DialogueManager:
-    "One turn at a time: safety, intent and slots, the form, retrieval, an answer checked before it is sent."
+    """One turn at a time: safety, intent and slots, the form, retrieval, then an answer (`answer`: extractive or
+    generated) whose every sentence is checked before it is sent."""
     def __init__(self, store: ContextStore, understander: Understander, guard: SafetyFilter, retriever,
                  kb: pd.DataFrame, grounding_threshold: float, answer=extractive_answer,
                  min_confidence: float = 0.5, depth: int = 5):
         self.store, self.nlu, self.guard, self.retriever = store, understander, guard, retriever
         self.passages, self.topics = dict(zip(kb.id, kb.text)), dict(zip(kb.id, kb.topic))
+        self.vectors = dict(zip(kb.id, embed(kb.text.tolist())))                # for grounding, embedded once
         self.threshold, self.answer = grounding_threshold, answer
         self.min_confidence, self.depth = min_confidence, depth
 
-    def respond(self, conversation_id: str, message: str) -> Turn:
-        "The assistant's turn on `message` in conversation `conversation_id` (its state loaded, updated and saved)."
+    def stream(self, conversation_id: str, message: str) -> Iterator[str | Turn]:
+        """The assistant's turn on `message`, as it is produced: each sentence of an answer once it has passed the
+        checks (text), then the `Turn`. The conversation's state is loaded first and saved last."""
         if not isinstance(message, str) or not message.strip() or len(message) > 2000:
             raise ChatError("a message must be text of 1 to 2000 characters")
         state = self.store.load(conversation_id)
-        turn = self._turn(state, message)
+        turn = yield from self._turn(state, message)
         state["turns"] = (state["turns"] + [{"user": message, "assistant": turn.reply, "action": turn.action}])[-20:]
         self.store.save(conversation_id, state)
+        yield turn
+
+    def respond(self, conversation_id: str, message: str) -> Turn:
+        "The assistant's whole turn on `message` in conversation `conversation_id`."
+        *_, turn = self.stream(conversation_id, message)
         return turn
 
-    def _turn(self, state: dict, message: str) -> Turn:
-        kind = self.guard([message])[0]
+    def _turn(self, state: dict, message: str):
+        start, stages = time.perf_counter(), {}
+        def lap(stage):
+            nonlocal start
+            stages[stage], start = 1e3 * (time.perf_counter() - start), time.perf_counter()
+        x = embed([message])
+        kind = self.guard([message], x)[0]
+        lap("safety")
         if kind != "ok":
             reply, handover = safety_response(kind)
-            return Turn(reply, "handover" if handover else "refuse", kind)
-        u = self.nlu.understand([message])[0]
+            return Turn(reply, "handover" if handover else "refuse", kind, stages=stages)
+        u = self.nlu.understand([message], x)[0]
+        lap("understanding")
+        said = lambda reply, action, intent=u.intent, slots=(): Turn(reply, action, intent, u.confidence, dict(slots),
+                                                                      stages=stages)
         if u.confidence >= self.min_confidence and u.intent in ("greeting", "goodbye", "human"):
             reply = {"greeting": "Hello! Ask me about orders, returns, prices, shipping or your account.",
                      "goodbye": "Glad to help. Goodbye!", "human": "I'm passing you to a colleague now."}[u.intent]
-            return Turn(reply, {"greeting": "greet", "goodbye": "goodbye", "human": "handover"}[u.intent], u.intent,
-                        u.confidence)
+            return said(reply, {"greeting": "greet", "goodbye": "goodbye", "human": "handover"}[u.intent])
         if u.unknown:
             what = ", ".join(f"{name} {value!r}" for name, value in u.unknown.items())
-            return Turn(f"I don't have any information on {what}: Brightcart's policies don't cover it.", "refuse",
-                        u.intent, u.confidence, u.slots)
+            return said(f"I don't have any information on {what}: Brightcart's policies don't cover it.", "refuse",
+                        slots=u.slots)
         named = {**mentions(message), **u.slots}
         if state["asked"] and state["asked"][-1] in named:                     # the reply to the question asked
             state["slots"].update(named)
@@ -627,28 +689,44 @@ class DialogueManager:
                 state.update(intent=u.intent, slots={}, asked=[])
             state["slots"].update(u.slots)
         elif not state["asked"]:
-            return Turn(FALLBACK if u.intent != "out_of_scope" else
+            return said(FALLBACK if u.intent != "out_of_scope" else
                         "Brightcart has no policy on that, so I can't answer it; shall I pass you to a colleague?",
-                        "fallback", u.intent, u.confidence)
+                        "fallback")
         missing = [s for s in FORMS[state["intent"]] if s not in state["slots"]]
         if missing:
             if state["asked"].count(missing[0]) >= 2:
-                return Turn("I'm not getting this right; I'm passing you to a colleague.", "handover",
-                            state["intent"], u.confidence, dict(state["slots"]))
+                return said("I'm not getting this right; I'm passing you to a colleague.", "handover",
+                            state["intent"], state["slots"])
             state["asked"].append(missing[0])
-            return Turn(PROMPTS[missing[0]], "ask", state["intent"], u.confidence, dict(state["slots"]))
-        return self._answer(state, message, u.confidence)
+            return said(PROMPTS[missing[0]], "ask", state["intent"], state["slots"])
+        return (yield from self._answer(state, message, u.confidence, stages, lap))
 
-    def _answer(self, state: dict, message: str, confidence: float) -> Turn:
+    def _answer(self, state: dict, message: str, confidence: float, stages: dict, lap):
         intent, slots = state["intent"], {k: state["slots"][k] for k in FORMS[state["intent"]]}
+        state.update(intent=None, slots={}, asked=[])                           # the form is done either way
         query = " ".join([message, intent, *slots.values(), *(SKUS[p] for k, p in slots.items() if k == "product")])
         hits = [(h.id, self.passages[h.id]) for h in self.retriever.search([query], self.depth)[0]]
-        found = self.answer([(i, text) for i, text in hits if self.topics[i] == intent], slots)
-        state.update(intent=None, slots={}, asked=[])                           # the form is done either way
+        lap("retrieval")
+        fallback = Turn(FALLBACK, "fallback", intent, confidence, slots, [i for i, _ in hits], stages=stages)
+        found = self.answer(intent, slots, [(i, text) for i, text in hits if self.topics[i] == intent])
         if found is None:
-            return Turn(FALLBACK, "fallback", intent, confidence, slots, [i for i, _ in hits])
-        source, answer = found
-        checked = grounding(answer, hits, self.threshold)
-        if not checked.grounded or pii_findings(answer):
-            return Turn(FALLBACK, "fallback", intent, confidence, slots, [i for i, _ in hits])
-        return Turn(answer, "answer", intent, confidence, slots, sorted({p for _, p in checked.claims}))
+            return fallback
+        vectors, sent, support, pending = np.stack([self.vectors[i] for i, _ in hits]), [], set(), ""
+        for piece in [*found[1], None]:                                         # None: the answer is complete
+            pending += piece or ""
+            claims = claims_of(pending)
+            ready, pending = (claims[:-1], claims[-1]) if piece is not None and claims else (claims, "")
+            for claim in ready:
+                checked = grounding(claim, hits, self.threshold, vectors)
+                if not checked.grounded or pii_findings(claim):
+                    lap("generation and checks")
+                    if not sent:
+                        return dataclasses.replace(fallback, withheld=1)
+                    return Turn(" ".join(sent), "answer", intent, confidence, slots, sorted(support), 1, stages)
+                yield claim if not sent else " " + claim
+                sent.append(claim)
+                support.add(checked.claims[0][1])
+        lap("generation and checks")
+        if not sent:
+            return fallback
+        return Turn(" ".join(sent), "answer", intent, confidence, slots, sorted(support), stages=stages)

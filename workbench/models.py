@@ -200,7 +200,8 @@ class Transformer(nn.Module):
         self.norm = nn.LayerNorm(cfg.d_model)
         self.head = nn.Linear(cfg.d_model, cfg.num_classes or cfg.vocab_size)
 
-    def forward(self, ids):
+    def features(self, ids):
+        "The last block's normalised hidden states, `(batch, time, d_model)`: what the head reads."
         expect_rank(ids, 2, f"(batch, time <= {self.cfg.max_len}) of token ids", "Transformer")
         if ids.shape[1] > self.cfg.max_len:
             raise ValueError(f"Transformer got {ids.shape[1]} tokens; max_len is {self.cfg.max_len}")
@@ -209,7 +210,10 @@ class Transformer(nn.Module):
         mask = torch.triu(torch.ones(t, t, dtype=torch.bool, device=ids.device), 1) if self.cfg.causal else None
         for block in self.blocks:
             x = block(x, mask)
-        x = self.norm(x)
+        return self.norm(x)
+
+    def forward(self, ids):
+        x = self.features(ids)
         return self.head(x.mean(1) if self.cfg.num_classes else x)
 
     def attention_maps(self) -> list[torch.Tensor]:
