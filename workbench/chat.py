@@ -5,12 +5,16 @@
 # %% ../nbs/15_chat.ipynb #5d3b7c4b
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import importlib
 import json
 import re
 import time
-from collections.abc import Iterator
+import uuid
+from collections import Counter, deque
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +24,9 @@ import phonenumbers
 import sqlalchemy as sa
 import torch
 import torch.nn.functional as F
+from fastapi import FastAPI, HTTPException
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from stdnum import luhn
@@ -27,18 +34,20 @@ from torch import nn
 
 from .core import Config
 from .db import database_url, sql_engine
-from .generator import PointerGenerator, Vocabulary, generate, prompt
-from .retrieval import embed, minilm
+from .generator import GeneratorConfig, PointerGenerator, Vocabulary, generate, prompt
+from .retrieval import BM25, Dense, Hybrid, embed, minilm
+from .serve import BodyLimit
 
 # %% auto #0
 __all__ = ['PRODUCTS', 'SKUS', 'REGIONS', 'SPEEDS', 'PAYMENT_METHODS', 'BASE_PRICE', 'ACCOUNT_HELP', 'TEMPLATES',
            'ACCOUNT_QUESTIONS', 'UNKNOWN', 'EMAIL', 'CARD_LIKE', 'PHONE_REGIONS', 'RED_TEAM', 'SMALL_TALK',
            'SLOT_NAMES', 'TAGS', 'FORMS', 'PROMPTS', 'FALLBACK', 'slug', 'knowledge_base', 'fill', 'reference_answer',
            'questions', 'pii_findings', 'Grounding', 'claims_of', 'unsupported_facts', 'grounding',
-           'fit_grounding_threshold', 'SafetyFilter', 'safety_response', 'nlu_examples', 'encode_tokens', 'bio_tags',
-           'IntentConfig', 'IntentHead', 'SlotConfig', 'SlotHead', 'tag_loss', 'Understanding', 'canonical',
+           'fit_grounding_threshold', 'SafetyFilter', 'safety_response', 'nlu_examples', 'encode_tokens', 'pooled',
+           'bio_tags', 'IntentConfig', 'IntentHead', 'SlotConfig', 'SlotHead', 'tag_loss', 'Understanding', 'canonical',
            'Understander', 'ChatError', 'check_conversation_id', 'ContextStore', 'Turn', 'mentions', 'source_passage',
-           'extractive_answer', 'generator_query', 'GeneratedAnswer', 'generator_examples', 'DialogueManager']
+           'extractive_answer', 'generator_query', 'GeneratedAnswer', 'generator_examples', 'DialogueManager',
+           'AssistantConfig', 'Assistant', 'redacted', 'ChatRequest', 'ChatService', 'chat_app']
 
 # %% ../nbs/15_chat.ipynb #aa43391a
 PRODUCTS = {"Vela 14": "laptop", "Vela 16": "laptop", "Aria Buds": "headphones", "Aria Max": "headphones",
@@ -367,25 +376,36 @@ RED_TEAM = {  # kind: (training examples, held-out red-team examples, written di
          "What is the date of birth on account 5512?"])}
 
 class SafetyFilter:
-    """Ordinary message or attack (injection, abuse, PII fishing) or self-harm: logistic regression on MiniLM
-    embeddings, its threshold set so that at most `false_alarms` of ordinary messages are stopped (cross-validated)."""
-    def __init__(self, ordinary: list[str], false_alarms: float = 0.01, seed: int = 0):
+    """Ordinary message or attack (injection, abuse, PII fishing) or self-harm: a softmax layer on MiniLM embeddings
+    (`fit`: a multinomial logistic regression, scikit-learn), stopping a message when P(ok) is below `threshold`."""
+    def __init__(self, layer: nn.Linear, classes: list[str], threshold: float):
+        self.layer, self.classes, self.threshold = layer, list(classes), threshold
+
+    @classmethod
+    def fit(cls, ordinary: list[str], false_alarms: float = 0.01, seed: int = 0) -> SafetyFilter:
+        """Fitted on `ordinary` messages and `RED_TEAM`'s training side; the threshold stops at most `false_alarms` of
+        the ordinary ones (5-fold cross-validated)."""
         texts = list(ordinary) + [t for train, _ in RED_TEAM.values() for t in train]
         labels = np.array(["ok"] * len(ordinary) + [kind for kind, (train, _) in RED_TEAM.items() for _ in train])
         x = embed(texts)
-        self.model = LogisticRegression(C=10.0, class_weight="balanced", max_iter=2000, random_state=seed)
+        model = LogisticRegression(C=10.0, class_weight="balanced", max_iter=2000, random_state=seed)
         folds = StratifiedKFold(5, shuffle=True, random_state=seed)
-        p = cross_val_predict(self.model, x, labels, cv=folds, method="predict_proba")     # columns: sorted kinds
+        p = cross_val_predict(model, x, labels, cv=folds, method="predict_proba")          # columns: sorted kinds
         p_ok = p[:, list(np.unique(labels)).index("ok")]
-        self.threshold = min(0.5, float(np.quantile(p_ok[labels == "ok"], false_alarms)))
-        self.model.fit(x, labels)
+        model.fit(x, labels)
+        layer = nn.Linear(x.shape[1], len(model.classes_))
+        with torch.no_grad():
+            layer.weight.copy_(torch.from_numpy(model.coef_))
+            layer.bias.copy_(torch.from_numpy(model.intercept_))
+        return cls(layer, list(model.classes_), min(0.5, float(np.quantile(p_ok[labels == "ok"], false_alarms))))
 
+    @torch.no_grad()
     def __call__(self, messages: list[str], x: np.ndarray | None = None) -> list[str]:
         """Each message's kind: 'ok', or the likeliest of the red-team kinds when P(ok) is below the threshold (`x`:
         the messages' MiniLM embeddings, when the caller has them already)."""
-        p = self.model.predict_proba(embed(messages) if x is None else x)
-        ok, classes = list(self.model.classes_).index("ok"), list(self.model.classes_)
-        attack = [max((c for c in classes if c != "ok"), key=lambda c: row[classes.index(c)]) for row in p]
+        p = self.layer(torch.from_numpy(embed(messages) if x is None else x)).softmax(-1).numpy()
+        ok = self.classes.index("ok")
+        attack = [max((c for c in self.classes if c != "ok"), key=lambda c: row[self.classes.index(c)]) for row in p]
         return ["ok" if row[ok] >= self.threshold else kind for row, kind in zip(p, attack)]
 
 def safety_response(kind: str) -> tuple[str, bool]:
@@ -418,13 +438,19 @@ def nlu_examples(asked: pd.DataFrame, split: str) -> tuple[list[str], list[str],
             part.spans.tolist() + [[] for _ in talk])
 
 @torch.no_grad()
-def encode_tokens(texts: list[str], max_length: int = 48) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def encode_tokens(texts: list[str], max_length: int = 128) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     "MiniLM's contextual word-piece embeddings (n, length, 384), their attention mask and character offsets."
     model = minilm()
-    batch = model.tokenizer(list(texts), padding="max_length", truncation=True, max_length=max_length,
+    batch = model.tokenizer(list(texts), padding="longest", truncation=True, max_length=max_length,
                             return_offsets_mapping=True, return_tensors="pt")
     hidden = model[0].auto_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
     return hidden.last_hidden_state, batch["attention_mask"], batch["offset_mapping"]
+
+def pooled(hidden: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
+    """The sentence embeddings all-MiniLM-L6-v2 makes of its word pieces' states: their mean over the mask, at unit
+    length; what `embed` gives, from the pass the slot tagger needs anyway."""
+    mean = (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp(min=1)
+    return F.normalize(mean, dim=-1).numpy().astype(np.float32)
 
 def bio_tags(offsets: torch.Tensor, mask: torch.Tensor, spans: list[tuple[int, int, str]]) -> torch.Tensor:
     "The BIO tag index of each word piece from the slot spans (-100 where the loss should not look: padding, [CLS])."
@@ -503,10 +529,10 @@ class Understander:
         self.intent, self.slots = intent.eval(), slots.eval()
 
     @torch.no_grad()
-    def understand(self, texts: list[str], x: np.ndarray | None = None) -> list[Understanding]:
-        "Intent, confidence and slots of each text (`x`: their MiniLM embeddings, when the caller has them already)."
-        p = self.intent(torch.from_numpy(embed(texts) if x is None else x)).softmax(-1)
-        tokens, mask, offsets = encode_tokens(texts)
+    def understand(self, texts: list[str], encoded: tuple | None = None) -> list[Understanding]:
+        "Intent, confidence and slots of each text (`encoded`: their `encode_tokens`, when the caller has them)."
+        tokens, mask, offsets = encode_tokens(texts) if encoded is None else encoded
+        p = self.intent(torch.from_numpy(pooled(tokens, mask))).softmax(-1)
         tags = self.slots(tokens).argmax(-1)
         out = []
         for text, row, tag_row, offset_row, mask_row in zip(texts, p, tags, offsets, mask):
@@ -579,7 +605,9 @@ class ContextStore:
 @dataclass
 class Turn:
     """What the assistant did with one message: its reply, the action, the understanding, the passages used, the
-    claims withheld (generated but not grounded, so never sent) and the milliseconds each stage took."""
+    claims withheld (generated but not grounded, so never sent), the milliseconds each stage took, and the cosine
+    similarity of the message to the best retrieved passage (for monitoring retrieval; None when nothing was
+    retrieved)."""
     reply: str
     action: str                  # answer, ask, refuse, handover, fallback, greet, goodbye
     intent: str | None = None
@@ -588,6 +616,7 @@ class Turn:
     passages: list[str] = field(default_factory=list)
     withheld: int = 0
     stages: dict[str, float] = field(default_factory=dict)
+    score: float | None = None
 
 def mentions(text: str) -> dict[str, str]:
     "Catalogue values named in `text` as whole words (products, item numbers, regions, speeds), canonical."
@@ -663,13 +692,14 @@ class DialogueManager:
         def lap(stage):
             nonlocal start
             stages[stage], start = 1e3 * (time.perf_counter() - start), time.perf_counter()
-        x = embed([message])
+        encoded = encode_tokens([message])                                     # one MiniLM pass for both
+        x = pooled(*encoded[:2])
         kind = self.guard([message], x)[0]
         lap("safety")
         if kind != "ok":
             reply, handover = safety_response(kind)
             return Turn(reply, "handover" if handover else "refuse", kind, stages=stages)
-        u = self.nlu.understand([message], x)[0]
+        u = self.nlu.understand([message], encoded)[0]
         lap("understanding")
         said = lambda reply, action, intent=u.intent, slots=(): Turn(reply, action, intent, u.confidence, dict(slots),
                                                                       stages=stages)
@@ -699,15 +729,17 @@ class DialogueManager:
                             state["intent"], state["slots"])
             state["asked"].append(missing[0])
             return said(PROMPTS[missing[0]], "ask", state["intent"], state["slots"])
-        return (yield from self._answer(state, message, u.confidence, stages, lap))
+        return (yield from self._answer(state, message, x[0], u.confidence, stages, lap))
 
-    def _answer(self, state: dict, message: str, confidence: float, stages: dict, lap):
+    def _answer(self, state: dict, message: str, x: np.ndarray, confidence: float, stages: dict, lap):
         intent, slots = state["intent"], {k: state["slots"][k] for k in FORMS[state["intent"]]}
         state.update(intent=None, slots={}, asked=[])                           # the form is done either way
         query = " ".join([message, intent, *slots.values(), *(SKUS[p] for k, p in slots.items() if k == "product")])
         hits = [(h.id, self.passages[h.id]) for h in self.retriever.search([query], self.depth)[0]]
         lap("retrieval")
-        fallback = Turn(FALLBACK, "fallback", intent, confidence, slots, [i for i, _ in hits], stages=stages)
+        score = float(x @ self.vectors[hits[0][0]]) if hits else None
+        fallback = Turn(FALLBACK, "fallback", intent, confidence, slots, [i for i, _ in hits], stages=stages,
+                        score=score)
         found = self.answer(intent, slots, [(i, text) for i, text in hits if self.topics[i] == intent])
         if found is None:
             return fallback
@@ -722,11 +754,172 @@ class DialogueManager:
                     lap("generation and checks")
                     if not sent:
                         return dataclasses.replace(fallback, withheld=1)
-                    return Turn(" ".join(sent), "answer", intent, confidence, slots, sorted(support), 1, stages)
+                    return Turn(" ".join(sent), "answer", intent, confidence, slots, sorted(support), 1, stages, score)
                 yield claim if not sent else " " + claim
                 sent.append(claim)
                 support.add(checked.claims[0][1])
         lap("generation and checks")
         if not sent:
             return fallback
-        return Turn(" ".join(sent), "answer", intent, confidence, slots, sorted(support), stages=stages)
+        return Turn(" ".join(sent), "answer", intent, confidence, slots, sorted(support), 0, stages, score)
+
+# %% ../nbs/15_chat.ipynb #5cfc629c
+class AssistantConfig(Config):
+    "The assistant's parts and fitted numbers; `knowledge`: the dataset version of the knowledge base it answers from."
+    intent: IntentConfig
+    slots: SlotConfig = SlotConfig()
+    generator: GeneratorConfig
+    vocabulary: list[str]
+    safety_classes: list[str]
+    safety_threshold: float
+    grounding_threshold: float
+    knowledge: str = ""
+
+class Assistant(nn.Module):
+    "The assistant's trained parts as one registrable module; `forward` is the intent head on sentence embeddings."
+    def __init__(self, cfg: AssistantConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.intent, self.slots = IntentHead(cfg.intent), SlotHead(cfg.slots)
+        self.generator = PointerGenerator(cfg.generator)
+        self.guard = nn.Linear(cfg.intent.hidden, len(cfg.safety_classes))
+
+    @classmethod
+    def of(cls, intent: IntentHead, slots: SlotHead, guard: SafetyFilter, generator: PointerGenerator,
+           vocab: Vocabulary, grounding_threshold: float, knowledge: str = "") -> Assistant:
+        "The trained parts assembled (their weights copied in)."
+        cfg = AssistantConfig(intent=intent.cfg, slots=slots.cfg, generator=generator.cfg, vocabulary=vocab.tokens,
+                              safety_classes=guard.classes, safety_threshold=guard.threshold,
+                              grounding_threshold=grounding_threshold, knowledge=knowledge)
+        assistant = cls(cfg)
+        for part, trained in ((assistant.intent, intent), (assistant.slots, slots), (assistant.guard, guard.layer),
+                              (assistant.generator, generator)):
+            part.load_state_dict(trained.state_dict())
+        return assistant.eval()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.intent(x)
+
+    def manager(self, store: ContextStore, kb: pd.DataFrame, constrained: bool = True) -> DialogueManager:
+        "A dialogue manager answering from `kb` with these parts (hybrid retrieval rebuilt from its passages)."
+        ids, texts = kb.id.tolist(), kb.text.tolist()
+        return DialogueManager(store, Understander(self.intent, self.slots),
+                               SafetyFilter(self.guard, self.cfg.safety_classes, self.cfg.safety_threshold),
+                               Hybrid(BM25(ids, texts), Dense(ids, texts)), kb, self.cfg.grounding_threshold,
+                               answer=GeneratedAnswer(self.generator, Vocabulary(self.cfg.vocabulary), constrained))
+
+# %% ../nbs/15_chat.ipynb #6b33737c
+def redacted(text: str) -> str:
+    "`text` with each e-mail address, phone number and payment card replaced by its kind in brackets."
+    for kind, found in pii_findings(text):
+        text = text.replace(found, f"[{kind}]")
+    return text
+
+class ChatRequest(BaseModel):
+    "One message of a conversation."
+    message: str = Field(min_length=1, max_length=2000)
+
+def _turn_json(turn: Turn, conversation_id: str, request_id: str) -> dict:
+    return {"conversation_id": conversation_id, "request_id": request_id, **dataclasses.asdict(turn)}
+
+class ChatService:
+    "The state behind a chat app: the manager, its worker thread, per-conversation locks, latencies and the audit log."
+    def __init__(self, manager: DialogueManager, model: str, version: int, governance=None):
+        self.manager, self.model, self.version, self.governance = manager, model, version, governance
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="chat")
+        self.locks: dict[str, asyncio.Lock] = {}
+        self.latency_ms, self.stages = deque(maxlen=5000), deque(maxlen=5000)
+        self.actions: Counter = Counter()
+
+    async def turn(self, conversation_id: str, message: str) -> AsyncIterator[str | Turn]:
+        "The manager's stream for one message, run on the worker thread, its items passed on as they come."
+        try:
+            check_conversation_id(conversation_id)
+        except ChatError as e:
+            raise HTTPException(422, [{"loc": ["path", "conversation_id"], "msg": str(e), "type": "value_error"}])
+        lock = self.locks.setdefault(conversation_id, asyncio.Lock())
+        async with lock:
+            loop, queue, start = asyncio.get_running_loop(), asyncio.Queue(), time.perf_counter()
+            def work():
+                try:
+                    for item in self.manager.stream(conversation_id, message):
+                        loop.call_soon_threadsafe(queue.put_nowait, item)
+                except Exception as e:                          # raised on the event loop below
+                    loop.call_soon_threadsafe(queue.put_nowait, e)
+            self.pool.submit(work)
+            while not isinstance(item := await queue.get(), (Turn, Exception)):
+                yield item
+            if isinstance(item, Exception):
+                raise item
+            self.latency_ms.append(1e3 * (time.perf_counter() - start))
+            self.stages.append(item.stages)
+            self.actions[item.action] += 1
+            yield item
+        if not lock.locked() and self.locks.get(conversation_id) is lock:
+            del self.locks[conversation_id]
+
+    async def audit(self, turn: Turn, conversation_id: str, message: str, request_id: str) -> None:
+        "One turn in the prediction audit log (nothing without a governance layer)."
+        if self.governance is None:
+            return
+        output = {"reply": turn.reply, "action": turn.action, "intent": turn.intent, "confidence": turn.confidence,
+                  "passages": turn.passages, "withheld": turn.withheld, "score": turn.score, "stages": turn.stages}
+        await asyncio.to_thread(self.governance.log_prediction, "anonymous", self.model, self.version, message,
+                                output, request_id, conversation=conversation_id, message=redacted(message))
+
+    def statistics(self) -> dict:
+        "Turns per action, latency percentiles of the turns, and each stage's mean milliseconds."
+        latency = np.array(self.latency_ms) if self.latency_ms else np.zeros(1)
+        stages = pd.DataFrame(list(self.stages)).mean().round(2).to_dict() if self.stages else {}
+        return {"turns": sum(self.actions.values()), "actions": dict(self.actions),
+                **{f"p{q}_ms": round(float(np.percentile(latency, q)), 2) for q in (50, 95, 99)},
+                "stage_mean_ms": stages}
+
+def chat_app(manager: DialogueManager, model: str = "assistant", version: int = 0, governance=None,
+             max_body_bytes: int = 16_384) -> FastAPI:
+    "A FastAPI app serving `manager`'s conversations: whole turns, streamed turns, statistics and health."
+    service = ChatService(manager, model, version, governance)
+    app = FastAPI(title=f"workbench chat: {model}", description="A grounded assistant's conversations.")
+    app.state.service = service
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+
+    def refused(e: ChatError) -> HTTPException:
+        return HTTPException(422, [{"loc": ["body", "message"], "msg": str(e), "type": "value_error"}])
+
+    @app.post("/v1/chat/{conversation_id}")
+    async def chat(conversation_id: str, request: ChatRequest) -> dict:
+        request_id = uuid.uuid4().hex
+        try:
+            turn = [item async for item in service.turn(conversation_id, request.message)][-1]
+        except ChatError as e:
+            raise refused(e) from None
+        await service.audit(turn, conversation_id, request.message, request_id)
+        return _turn_json(turn, conversation_id, request_id)
+
+    @app.post("/v1/chat/{conversation_id}/stream")
+    async def chat_stream(conversation_id: str, request: ChatRequest) -> StreamingResponse:
+        request_id, items = uuid.uuid4().hex, service.turn(conversation_id, request.message)
+        try:
+            first = await anext(items)                          # refusals (422) before the stream starts
+        except ChatError as e:
+            raise refused(e) from None
+        async def events():
+            item = first
+            while True:
+                if isinstance(item, Turn):
+                    await service.audit(item, conversation_id, request.message, request_id)
+                    yield f"event: turn\ndata: {json.dumps(_turn_json(item, conversation_id, request_id))}\n\n"
+                    return
+                yield f"event: sentence\ndata: {json.dumps({'text': item})}\n\n"
+                item = await anext(items)
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    @app.get("/v1/chat/stats")
+    async def stats() -> dict:
+        return service.statistics()
+
+    @app.get("/health")
+    async def health() -> dict:
+        return {"status": "ok", "model": model, "version": version}
+
+    return app
