@@ -10,6 +10,7 @@ import dataclasses
 import importlib
 import json
 import re
+import textwrap
 import time
 import uuid
 from collections import Counter, deque
@@ -27,6 +28,7 @@ import torch.nn.functional as F
 from fastapi import FastAPI, HTTPException
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
+from sklearn.cluster import KMeans
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from stdnum import luhn
@@ -41,13 +43,14 @@ from .serve import BodyLimit
 # %% auto #0
 __all__ = ['PRODUCTS', 'SKUS', 'REGIONS', 'SPEEDS', 'PAYMENT_METHODS', 'BASE_PRICE', 'ACCOUNT_HELP', 'TEMPLATES',
            'ACCOUNT_QUESTIONS', 'UNKNOWN', 'EMAIL', 'CARD_LIKE', 'PHONE_REGIONS', 'RED_TEAM', 'SMALL_TALK',
-           'SLOT_NAMES', 'TAGS', 'FORMS', 'PROMPTS', 'FALLBACK', 'slug', 'knowledge_base', 'fill', 'reference_answer',
-           'questions', 'pii_findings', 'Grounding', 'claims_of', 'unsupported_facts', 'grounding',
+           'SLOT_NAMES', 'TAGS', 'FORMS', 'PROMPTS', 'FALLBACK', 'SAFETY_KINDS', 'slug', 'knowledge_base', 'fill',
+           'reference_answer', 'questions', 'pii_findings', 'Grounding', 'claims_of', 'unsupported_facts', 'grounding',
            'fit_grounding_threshold', 'SafetyFilter', 'safety_response', 'nlu_examples', 'encode_tokens', 'pooled',
            'bio_tags', 'IntentConfig', 'IntentHead', 'SlotConfig', 'SlotHead', 'tag_loss', 'Understanding', 'canonical',
            'Understander', 'ChatError', 'check_conversation_id', 'ContextStore', 'Turn', 'mentions', 'source_passage',
            'extractive_answer', 'generator_query', 'GeneratedAnswer', 'generator_examples', 'DialogueManager',
-           'AssistantConfig', 'Assistant', 'redacted', 'ChatRequest', 'ChatService', 'chat_app']
+           'AssistantConfig', 'Assistant', 'redacted', 'ChatRequest', 'ChatService', 'chat_app', 'turn_log',
+           'chat_analytics', 'unanswered_clusters', 'chat_dashboard']
 
 # %% ../nbs/15_chat.ipynb #aa43391a
 PRODUCTS = {"Vela 14": "laptop", "Vela 16": "laptop", "Aria Buds": "headphones", "Aria Max": "headphones",
@@ -763,7 +766,7 @@ class DialogueManager:
             return fallback
         return Turn(" ".join(sent), "answer", intent, confidence, slots, sorted(support), 0, stages, score)
 
-# %% ../nbs/15_chat.ipynb #5cfc629c
+# %% ../nbs/15_chat.ipynb #dd7b128c
 class AssistantConfig(Config):
     "The assistant's parts and fitted numbers; `knowledge`: the dataset version of the knowledge base it answers from."
     intent: IntentConfig
@@ -808,7 +811,7 @@ class Assistant(nn.Module):
                                Hybrid(BM25(ids, texts), Dense(ids, texts)), kb, self.cfg.grounding_threshold,
                                answer=GeneratedAnswer(self.generator, Vocabulary(self.cfg.vocabulary), constrained))
 
-# %% ../nbs/15_chat.ipynb #6b33737c
+# %% ../nbs/15_chat.ipynb #586abfb1
 def redacted(text: str) -> str:
     "`text` with each e-mail address, phone number and payment card replaced by its kind in brackets."
     for kind, found in pii_findings(text):
@@ -923,3 +926,67 @@ def chat_app(manager: DialogueManager, model: str = "assistant", version: int = 
         return {"status": "ok", "model": model, "version": version}
 
     return app
+
+# %% ../nbs/15_chat.ipynb #84ab801d
+SAFETY_KINDS = tuple(RED_TEAM)
+
+def turn_log(entries: list[dict]) -> pd.DataFrame:
+    """One row per audited turn (prediction-log entries written by `chat_app`): time, conversation, message (redacted),
+    intent, confidence, action, retrieval score, sentences withheld, passages, and each stage's milliseconds."""
+    rows = []
+    for entry in entries:
+        details, output = entry["details"], entry["details"].get("output")
+        if not isinstance(output, dict) or "action" not in output:
+            continue                                                   # not a chat turn
+        rows.append({"time": entry["time"], "conversation": details.get("conversation"),
+                     "message": details.get("message", ""), **{k: output.get(k) for k in (
+                         "intent", "confidence", "action", "score", "withheld", "passages")},
+                     **{f"{stage} ms": ms for stage, ms in (output.get("stages") or {}).items()}})
+    log = pd.DataFrame(rows, columns=["time", "conversation", "message", "intent", "confidence", "action", "score",
+                                      "withheld", "passages"] + sorted({c for r in rows for c in r if c.endswith(" ms")}))
+    log["time"] = pd.to_datetime(log["time"], utc=True, format="ISO8601")
+    log["unanswered"] = (log.action == "fallback") | ((log.action == "refuse") & ~log.intent.isin(SAFETY_KINDS))
+    return log
+
+def chat_analytics(log: pd.DataFrame) -> dict:
+    "Turns, conversations, containment, answer/fallback/refusal/handover/unanswered rates, stage latency p50 and p95."
+    if log.empty:
+        raise ChatError("no turns to analyse")
+    stages = {c.removesuffix(" ms"): {"p50": float(log[c].quantile(0.5)), "p95": float(log[c].quantile(0.95))}
+              for c in log.columns if c.endswith(" ms")}
+    handed = log.groupby("conversation").action.apply(lambda a: (a == "handover").any())
+    return {"turns": len(log), "conversations": int(log.conversation.nunique()),
+            "containment": float(1 - handed.mean()),
+            **{f"{a} rate": float((log.action == a).mean()) for a in ("answer", "fallback", "refuse", "handover")},
+            "unanswered rate": float(log.unanswered.mean()), "stage ms": stages}
+
+def unanswered_clusters(log: pd.DataFrame, k: int = 5, seed: int = 0) -> pd.DataFrame:
+    "The unanswered messages grouped by meaning (k-means on MiniLM embeddings): size and three examples per group."
+    texts = log.loc[log.unanswered, "message"].dropna().unique().tolist()
+    if not texts:
+        return pd.DataFrame(columns=["size", "examples"])
+    labels = KMeans(min(k, len(texts)), n_init=10, random_state=seed).fit_predict(embed(texts))
+    groups = pd.DataFrame({"label": labels, "text": texts}).groupby("label").text
+    return pd.DataFrame({"size": groups.size(), "examples": groups.apply(lambda t: list(t)[:3])}).sort_values(
+        "size", ascending=False).reset_index(drop=True)
+
+def chat_dashboard(log: pd.DataFrame, every: str = "1min", k: int = 5):
+    "Intents over time, actions over time, latency per stage and the unanswered clusters, as one figure."
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(2, 2, figsize=(12, 7))
+    timed = log.set_index("time")
+    timed.groupby([pd.Grouper(freq=every), "intent"]).size().unstack(fill_value=0).plot.area(
+        ax=axes[0, 0], title="intents over time", legend=False, linewidth=0)
+    axes[0, 0].legend(fontsize=6, ncol=3)
+    timed.groupby([pd.Grouper(freq=every), "action"]).size().unstack(fill_value=0).pipe(
+        lambda t: t.div(t.sum(axis=1), axis=0)).plot(ax=axes[0, 1], title="actions over time (share of turns)", marker=".")
+    axes[0, 1].legend(fontsize=7)
+    stages = [c for c in log.columns if c.endswith(" ms")]
+    log[stages].quantile([0.5, 0.95]).T.rename(columns={0.5: "p50", 0.95: "p95"}).plot.barh(
+        ax=axes[1, 0], title="latency per stage (ms)")
+    clusters = unanswered_clusters(log, k)
+    axes[1, 1].barh([textwrap.shorten(e[0], 48) for e in clusters.examples][::-1], clusters["size"][::-1])
+    axes[1, 1].set_title("unanswered questions, grouped")
+    axes[1, 1].tick_params(axis="y", labelsize=7)
+    fig.tight_layout()
+    return fig
