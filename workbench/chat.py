@@ -766,7 +766,7 @@ class DialogueManager:
             return fallback
         return Turn(" ".join(sent), "answer", intent, confidence, slots, sorted(support), 0, stages, score)
 
-# %% ../nbs/15_chat.ipynb #dd7b128c
+# %% ../nbs/15_chat.ipynb #d3732d32
 class AssistantConfig(Config):
     "The assistant's parts and fitted numbers; `knowledge`: the dataset version of the knowledge base it answers from."
     intent: IntentConfig
@@ -811,7 +811,7 @@ class Assistant(nn.Module):
                                Hybrid(BM25(ids, texts), Dense(ids, texts)), kb, self.cfg.grounding_threshold,
                                answer=GeneratedAnswer(self.generator, Vocabulary(self.cfg.vocabulary), constrained))
 
-# %% ../nbs/15_chat.ipynb #586abfb1
+# %% ../nbs/15_chat.ipynb #cc499b8b
 def redacted(text: str) -> str:
     "`text` with each e-mail address, phone number and payment card replaced by its kind in brackets."
     for kind, found in pii_findings(text):
@@ -927,7 +927,7 @@ def chat_app(manager: DialogueManager, model: str = "assistant", version: int = 
 
     return app
 
-# %% ../nbs/15_chat.ipynb #84ab801d
+# %% ../nbs/15_chat.ipynb #e074fe08
 SAFETY_KINDS = tuple(RED_TEAM)
 
 def turn_log(entries: list[dict]) -> pd.DataFrame:
@@ -942,8 +942,9 @@ def turn_log(entries: list[dict]) -> pd.DataFrame:
                      "message": details.get("message", ""), **{k: output.get(k) for k in (
                          "intent", "confidence", "action", "score", "withheld", "passages")},
                      **{f"{stage} ms": ms for stage, ms in (output.get("stages") or {}).items()}})
+    stages = sorted({c for r in rows for c in r if c.endswith(" ms")})
     log = pd.DataFrame(rows, columns=["time", "conversation", "message", "intent", "confidence", "action", "score",
-                                      "withheld", "passages"] + sorted({c for r in rows for c in r if c.endswith(" ms")}))
+                                      "withheld", "passages", *stages])
     log["time"] = pd.to_datetime(log["time"], utc=True, format="ISO8601")
     log["unanswered"] = (log.action == "fallback") | ((log.action == "refuse") & ~log.intent.isin(SAFETY_KINDS))
     return log
@@ -978,8 +979,8 @@ def chat_dashboard(log: pd.DataFrame, every: str = "1min", k: int = 5):
     timed.groupby([pd.Grouper(freq=every), "intent"]).size().unstack(fill_value=0).plot.area(
         ax=axes[0, 0], title="intents over time", legend=False, linewidth=0)
     axes[0, 0].legend(fontsize=6, ncol=3)
-    timed.groupby([pd.Grouper(freq=every), "action"]).size().unstack(fill_value=0).pipe(
-        lambda t: t.div(t.sum(axis=1), axis=0)).plot(ax=axes[0, 1], title="actions over time (share of turns)", marker=".")
+    actions = timed.groupby([pd.Grouper(freq=every), "action"]).size().unstack(fill_value=0)
+    actions.div(actions.sum(axis=1), axis=0).plot(ax=axes[0, 1], title="actions over time (share of turns)", marker=".")
     axes[0, 1].legend(fontsize=7)
     stages = [c for c in log.columns if c.endswith(" ms")]
     log[stages].quantile([0.5, 0.95]).T.rename(columns={0.5: "p50", 0.95: "p95"}).plot.barh(
