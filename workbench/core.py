@@ -190,6 +190,7 @@ WORKSPACE_LAYOUT = {
     "registry": "model versions, their weights and model cards",
     "audit": "the tamper-evident audit trail and prediction logs",
     "monitor": "metric windows, drift reports and alerts",
+    "chat": "conversation state of the assistants (SQLite)",
     "pipelines": "pipeline runs: executed notebooks and step outputs",
     "notebooks": "lessons and other notebooks executed with papermill",
     "benchmarks": "benchmark results (JSON)",
