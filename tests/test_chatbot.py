@@ -2,12 +2,13 @@
 monitor) against the case study's floors, then the registered assistant served again: conversations that survive a
 server restart, and answers that fail the grounding check never reaching the user, whole or streamed."""
 import json
+import os
 import re
 
 import httpx
 import pytest
 
-from conftest import BIN, ROOT, run
+from conftest import BIN, ROOT, run, workbench_serve
 from workbench.chat import ContextStore, chat_app, from_table, source_passage
 from workbench.generator import pieces
 from workbench.serve import BackgroundServer
@@ -53,16 +54,23 @@ def served(ws, store, **options):
     return BackgroundServer(chat_app(manager, record["name"], record["version"]))
 
 
-def test_a_conversation_survives_a_restart(case, tmp_path):
+def test_workbench_serve_keeps_a_conversation_across_a_restart(case):
     ws, _ = case
-    with served(ws, tmp_path / "chat.db") as url:
+    env = dict(os.environ, WORKBENCH_HOME=str(ws))
+    serve = lambda: workbench_serve("brightcart-assistant@staging", ws / "registry" / "registry.db", env)
+    with serve() as (url, _):
         first = httpx.post(f"{url}/v1/chat/c-1", json={"message": "How long do I have to return the Aria Max?"})
+        model = httpx.post(f"{url}/v1/models/brightcart-assistant/predict", json={"inputs": [[0.0] * 384]})
     assert first.json()["action"] == "ask", first.text
-    with served(ws, tmp_path / "chat.db") as url:                       # a new server on the same store
+    assert model.status_code == 200                                     # the model routes are still there
+    with serve() as (url, _):                                           # a new process on the same workspace
         second = httpx.post(f"{url}/v1/chat/c-1", json={"message": "Germany"}).json()
         other = httpx.post(f"{url}/v1/chat/c-2", json={"message": "Germany"}).json()
     assert (second["action"], second["passages"]) == ("answer", ["returns-aria-max-germany"]), second
     assert other["action"] != "answer"                                  # another conversation knows nothing of it
+    logged = [e for e in Stores(ws).governance.predictions.entries() if e["details"].get("conversation") == "c-1"]
+    assert [e["details"]["output"]["action"] for e in logged] == ["ask", "answer"]             # both turns audited
+    assert logged[-1]["details"]["output"]["passages"] == ["returns-aria-max-germany"]
 
 
 def events(url: str, conversation: str, message: str) -> list[tuple[str, dict]]:

@@ -50,7 +50,8 @@ __all__ = ['PRODUCTS', 'SKUS', 'REGIONS', 'SPEEDS', 'PAYMENT_METHODS', 'BASE_PRI
            'canonical', 'Understander', 'ChatError', 'check_conversation_id', 'ContextStore', 'Turn', 'mentions',
            'source_passage', 'extractive_answer', 'generator_query', 'GeneratedAnswer', 'generator_examples',
            'DialogueManager', 'to_table', 'from_table', 'AssistantConfig', 'Assistant', 'redacted', 'ChatRequest',
-           'ChatService', 'chat_app', 'turn_log', 'chat_analytics', 'unanswered_clusters', 'chat_dashboard']
+           'ChatService', 'add_chat_routes', 'chat_app', 'turn_log', 'chat_analytics', 'unanswered_clusters',
+           'chat_dashboard']
 
 # %% ../nbs/15_chat.ipynb #aa43391a
 PRODUCTS = {"Vela 14": "laptop", "Vela 16": "laptop", "Aria Buds": "headphones", "Aria Max": "headphones",
@@ -793,7 +794,7 @@ class DialogueManager:
             return fallback
         return Turn(" ".join(sent), "answer", intent, confidence, slots, sorted(support), 0, stages, score)
 
-# %% ../nbs/15_chat.ipynb #9907f029
+# %% ../nbs/15_chat.ipynb #9b63c744
 NESTED = ("facts", "slots", "spans", "passages")
 
 def to_table(frame: pd.DataFrame) -> pd.DataFrame:
@@ -807,7 +808,7 @@ def from_table(frame: pd.DataFrame) -> pd.DataFrame:
         out["spans"] = out.spans.map(lambda spans: [tuple(s) for s in spans])
     return out.replace({np.nan: None}) if "answer" in out else out
 
-# %% ../nbs/15_chat.ipynb #1b0f9ca3
+# %% ../nbs/15_chat.ipynb #a7128b71
 class AssistantConfig(Config):
     "The assistant's parts and fitted numbers; `knowledge`: the dataset version of the knowledge base it answers from."
     intent: IntentConfig
@@ -852,7 +853,7 @@ class Assistant(nn.Module):
                                Hybrid(BM25(ids, texts), Dense(ids, texts)), kb, self.cfg.grounding_threshold,
                                answer=GeneratedAnswer(self.generator, Vocabulary(self.cfg.vocabulary), constrained))
 
-# %% ../nbs/15_chat.ipynb #0d7a2917
+# %% ../nbs/15_chat.ipynb #b2333368
 def redacted(text: str) -> str:
     "`text` with each e-mail address, phone number and payment card replaced by its kind in brackets."
     for kind, found in pii_findings(text):
@@ -867,11 +868,14 @@ def _turn_json(turn: Turn, conversation_id: str, request_id: str) -> dict:
     return {"conversation_id": conversation_id, "request_id": request_id, **dataclasses.asdict(turn)}
 
 class ChatService:
-    "The state behind a chat app: the manager, its worker thread, per-conversation locks, latencies and the audit log."
-    def __init__(self, manager: DialogueManager, model: str, version: int, governance=None):
+    """The state behind a chat app: the manager, its worker thread, per-conversation locks, latencies and the audit
+    log; idle conversations are expired on the first turn and every `expire_every` turns after it."""
+    def __init__(self, manager: DialogueManager, model: str, version: int, governance=None,
+                 expire_every: int = 500):
         self.manager, self.model, self.version, self.governance = manager, model, version, governance
+        self.expire_every, self.served = expire_every, 0
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="chat")
-        self.locks: dict[str, asyncio.Lock] = {}
+        self.locks: dict[str, tuple[asyncio.Lock, int]] = {}               # conversation: (lock, turns using it)
         self.latency_ms, self.stages = deque(maxlen=5000), deque(maxlen=5000)
         self.actions: Counter = Counter()
 
@@ -881,26 +885,39 @@ class ChatService:
             check_conversation_id(conversation_id)
         except ChatError as e:
             raise HTTPException(422, [{"loc": ["path", "conversation_id"], "msg": str(e), "type": "value_error"}])
-        lock = self.locks.setdefault(conversation_id, asyncio.Lock())
-        async with lock:
-            loop, queue, start = asyncio.get_running_loop(), asyncio.Queue(), time.perf_counter()
-            def work():
-                try:
-                    for item in self.manager.stream(conversation_id, message):
-                        loop.call_soon_threadsafe(queue.put_nowait, item)
-                except Exception as e:                          # raised on the event loop below
-                    loop.call_soon_threadsafe(queue.put_nowait, e)
-            self.pool.submit(work)
-            while not isinstance(item := await queue.get(), (Turn, Exception)):
-                yield item
-            if isinstance(item, Exception):
-                raise item
-            self.latency_ms.append(1e3 * (time.perf_counter() - start))
-            self.stages.append(item.stages)
-            self.actions[item.action] += 1
+        lock, users = self.locks.get(conversation_id, (asyncio.Lock(), 0))
+        self.locks[conversation_id] = lock, users + 1
+        try:
+            async with lock:
+                async for item in self._run(conversation_id, message):
+                    yield item
+        finally:                                                   # the last turn waiting on it drops the lock
+            lock, users = self.locks[conversation_id]
+            if users == 1:
+                del self.locks[conversation_id]
+            else:
+                self.locks[conversation_id] = lock, users - 1
+
+    async def _run(self, conversation_id: str, message: str) -> AsyncIterator[str | Turn]:
+        loop, queue, start = asyncio.get_running_loop(), asyncio.Queue(), time.perf_counter()
+        def work():
+            try:
+                self.served += 1
+                if self.served % self.expire_every == 1:
+                    self.manager.store.expire()
+                for item in self.manager.stream(conversation_id, message):
+                    loop.call_soon_threadsafe(queue.put_nowait, item)
+            except Exception as e:                              # raised on the event loop below
+                loop.call_soon_threadsafe(queue.put_nowait, e)
+        self.pool.submit(work)
+        while not isinstance(item := await queue.get(), (Turn, Exception)):
             yield item
-        if not lock.locked() and self.locks.get(conversation_id) is lock:
-            del self.locks[conversation_id]
+        if isinstance(item, Exception):
+            raise item
+        self.latency_ms.append(1e3 * (time.perf_counter() - start))
+        self.stages.append(item.stages)
+        self.actions[item.action] += 1
+        yield item
 
     async def audit(self, turn: Turn, conversation_id: str, message: str, request_id: str) -> None:
         "One turn in the prediction audit log (nothing without a governance layer)."
@@ -919,13 +936,10 @@ class ChatService:
                 **{f"p{q}_ms": round(float(np.percentile(latency, q)), 2) for q in (50, 95, 99)},
                 "stage_mean_ms": stages}
 
-def chat_app(manager: DialogueManager, model: str = "assistant", version: int = 0, governance=None,
-             max_body_bytes: int = 16_384) -> FastAPI:
-    "A FastAPI app serving `manager`'s conversations: whole turns, streamed turns, statistics and health."
-    service = ChatService(manager, model, version, governance)
-    app = FastAPI(title=f"workbench chat: {model}", description="A grounded assistant's conversations.")
-    app.state.service = service
-    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+def add_chat_routes(app: FastAPI, manager: DialogueManager, model: str, version: int,
+                    governance=None) -> ChatService:
+    "The conversation routes (whole turns, streamed turns, statistics) on `app`, e.g. the one `workbench serve` runs."
+    service = app.state.chat = ChatService(manager, model, version, governance)
 
     def refused(e: ChatError) -> HTTPException:
         return HTTPException(422, [{"loc": ["body", "message"], "msg": str(e), "type": "value_error"}])
@@ -962,13 +976,22 @@ def chat_app(manager: DialogueManager, model: str = "assistant", version: int = 
     async def stats() -> dict:
         return service.statistics()
 
+    return service
+
+def chat_app(manager: DialogueManager, model: str = "assistant", version: int = 0, governance=None,
+             max_body_bytes: int = 16_384) -> FastAPI:
+    "A FastAPI app serving `manager`'s conversations alone (`add_chat_routes`), with a body limit and `/health`."
+    app = FastAPI(title=f"workbench chat: {model}", description="A grounded assistant's conversations.")
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    add_chat_routes(app, manager, model, version, governance)
+
     @app.get("/health")
     async def health() -> dict:
         return {"status": "ok", "model": model, "version": version}
 
     return app
 
-# %% ../nbs/15_chat.ipynb #3319767f
+# %% ../nbs/15_chat.ipynb #2b8701b4
 SAFETY_KINDS = tuple(RED_TEAM)
 
 def turn_log(entries: list[dict]) -> pd.DataFrame:

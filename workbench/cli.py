@@ -133,6 +133,15 @@ def serve(ref: str = typer.Argument(..., help="the model to serve: name, name@st
         add_dicom_route(app, predictor.schema["shape"][-1], **predictor.schema["dicom"],
                         temperature=predictor.record["output_schema"].get("temperature", 1.0))
         typer.echo(f"  DICOM studies: POST /v1/models/{predictor.name}/predict.dcm")
+    from workbench.chat import Assistant
+    if isinstance(predictor.model, Assistant):      # an assistant: its conversations, from the knowledge it names
+        from workbench.chat import ContextStore, add_chat_routes, from_table
+        from workbench.core import Workspace
+        from workbench.data import DataStore
+        kb = from_table(DataStore(Workspace().path("data")).load(predictor.model.cfg.knowledge))
+        add_chat_routes(app, predictor.model.manager(ContextStore(), kb), predictor.name, predictor.version,
+                        Governance(store))
+        typer.echo("  conversations: POST /v1/chat/{conversation_id} (whole turns) and …/stream (server-sent events)")
     uvicorn.run(app, host=host, port=port, log_level="warning", timeout_keep_alive=15)
 
 # %% ../nbs/99_cli.ipynb #3d1c0b97
