@@ -4,13 +4,15 @@ and exception, its branch stops, and `resume` completes the run once it is fixed
 import json
 import shutil
 import time
+from pathlib import Path
 
 import nbformat
 import pytest
 import yaml
 
 from conftest import BIN, ROOT, run
-from workbench.governance import Governance
+from workbench.governance import ComplianceError, Governance
+from workbench.readiness import Readiness
 from workbench.registry import Registry
 from workbench.tracking import RunStore, final_metrics
 
@@ -24,7 +26,8 @@ def first(tmp_path_factory):
     seconds = time.monotonic() - start
     report = result.stdout.strip().splitlines()[-1].removeprefix("report: ")
     record = json.loads((ws / "pipelines" / "reference" / report.split("/")[-2] / "run.json").read_text())
-    return {"ws": ws, "record": record, "seconds": seconds, "stdout": result.stdout, "report": report}
+    return {"ws": ws, "record": record, "seconds": seconds, "stdout": result.stdout, "report": report,
+            "report_html": Path(report).read_text()}
 
 
 def cli(ws, *args, check=True):
@@ -55,6 +58,33 @@ def test_make_run_runs_the_reference_pipeline(first):
         assert oct(private.stat().st_mode & 0o777) == "0o600", private
     tracked = final_metrics(RunStore(ws / "runs" / "runs.db"), gov.registry.resolve("churn@1")["run_id"])
     assert gov.registry.resolve("churn@1")["metrics"]["accuracy"] == tracked["accuracy"]   # the record is the run's
+
+
+def test_the_run_is_judged_for_readiness_and_production_needs_the_report_complete(first):
+    "The design checklist over the main job: in its report, from evidence; the production gate refuses what is missing."
+    folder = Path(first["report"]).parent
+    judged = json.loads((folder / "readiness.json").read_text())
+    items = judged["items"]
+    assert judged["model"] == "churn@1" and first["record"]["readiness"].startswith("readiness ")
+    for ready in ("success_metrics", "data_validated", "model_choice", "feature_store", "serving", "observability",
+                  "governance"):
+        assert items[ready]["status"] == "ready", (ready, items[ready])
+    assert items["success_metrics"]["evidence"].startswith("accuracy ")
+    assert "serve.p95_ms" in items["serving"]["evidence"]
+    assert items["safety"]["status"] == "missing" and "robustness_report" in items["safety"]["todo"]
+    assert "Readiness: churn@1" in first["report_html"] and "readiness" in first["stdout"]
+    ws = first["ws"]
+    gov = Governance(Registry(ws / "registry" / "registry.db"))
+    keys = json.loads((ws / "audit" / "pipeline-keys.json").read_text())
+    gov.approve(keys["reviewer"], gov.request(keys["data-scientist"], "churn", 1, "production"))
+    with pytest.raises(ComplianceError, match="no readiness report is attached, and production needs one"):
+        gov.promote(keys["release-manager"], "churn", 1, "production")
+    Readiness(judged["model"], judged["run"], items).attach(gov, keys["data-scientist"], folder / "readiness.json")
+    with pytest.raises(ComplianceError, match="readiness item safety is missing: test the model's safety"):
+        gov.promote(keys["release-manager"], "churn", 1, "production")
+    assert gov.registry.resolve("churn@1")["stage"] != "production"
+    refused = [e for e in gov.audit.entries() if e["action"] == "promote" and e["outcome"] == "refused"]
+    assert len(refused) == 2 and "readiness item safety" in " ".join(refused[-1]["details"]["failures"])
 
 
 def test_second_run_is_cached_and_a_changed_parameter_reruns_only_its_step(first):

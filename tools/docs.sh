@@ -18,10 +18,23 @@ cp -r "$root/nbs" "$root/settings.ini" "$scratch/"
 export WORKBENCH_HOME="$scratch/workspace" WORKBENCH_PROGRESS=0
 export MPLBACKEND=module://matplotlib_inline.backend_inline  # figures as outputs, whatever the caller set
 cd "$scratch"
-echo "docs: executing notebooks"
+# Executed notebooks are cached by content (the notebook's bytes and the environment's lock): a build after one
+# notebook changed executes that one only. A change to the library that alters another notebook's output shows once
+# that notebook changes, or with DOCS_FRESH=1 (execute everything).
+cache=${WORKBENCH_CACHE:-$HOME/.cache/workbench}/docs-executed
+mkdir -p "$cache"
+lock=$(sha256sum "$root/tools/requirements.lock" | cut -c1-16)
+execute() {  # notebook: the cached executed copy when there is one, else execute it and keep a copy
+  key=$(cat "$1" | sha256sum | cut -c1-32)-$lock
+  if [ -z "${DOCS_FRESH:-}" ] && [ -f "$cache/$key.ipynb" ]; then cp "$cache/$key.ipynb" "$1"; return; fi
+  (cd "$(dirname "$1")" && "$bin/jupyter" nbconvert --to notebook --execute --inplace --log-level=ERROR \
+     --ExecutePreprocessor.kernel_name=workbench --ExecutePreprocessor.timeout=600 "$(basename "$1")") &&
+    cp "$1" "$cache/.$key.tmp" && mv "$cache/.$key.tmp" "$cache/$key.ipynb"
+}
+export -f execute && export bin root cache lock
+echo "docs: executing notebooks (cached in $cache)"
 find nbs -name "${DOCS_EXECUTE:-*.ipynb}" -not -path '*/.ipynb_checkpoints/*' -not -name '_*' -print0 |
-  xargs -0 -P 2 -I{} sh -c 'cd "$(dirname "$1")" && "$0/jupyter" nbconvert --to notebook --execute --inplace \
-        --ExecutePreprocessor.kernel_name=workbench --ExecutePreprocessor.timeout=600 --log-level=ERROR "$(basename "$1")"' "$bin" {}
+  xargs -0 -P 2 -I{} bash -c 'execute "$1"' _ {}
 
 echo "docs: nbdev_proc_nbs"
 mkdir -p stub && printf '#!/bin/sh\nexit 0\n' > stub/quarto && chmod +x stub/quarto  # nbdev would try to install Quarto

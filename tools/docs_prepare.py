@@ -115,11 +115,33 @@ def main(src: str, dst: str) -> None:
         out.write_text(json.dumps(nb, indent=1))
     index = dst / "index.ipynb"
     nb = json.loads(index.read_text())
-    for caption, pages in (("Library", library), ("Lessons", lessons)):
-        if pages:
-            nb["cells"].append({"cell_type": "markdown", "id": f"toc-{caption.lower()}", "metadata": {},
-                                "source": toctree(caption, pages)})
+    course = course_sections(notebooks.get(src / "lessons" / "index.ipynb"), pages)
+    listed = {page for _, section in course for page in section}
+    rest = [page for page in lessons if page not in listed and page != "lessons/index"]
+    for caption, pages_ in [*course, ("More lessons", rest), ("Library", library)]:
+        if pages_:
+            nb["cells"].append({"cell_type": "markdown", "id": f"toc-{len(nb['cells'])}", "metadata": {},
+                                "source": toctree(caption, pages_)})
     index.write_text(json.dumps(nb, indent=1))
+
+
+def course_sections(course_map: dict | None, pages: dict[str, str]) -> list[tuple[str, list[str]]]:
+    """The sidebar by course section, from the course map (`nbs/lessons/index.ipynb`): each `## N. Section` heading with
+    the lessons it lists (not those it points into, marked "(in …)"), each under the first that lists it; the map
+    itself first."""
+    if course_map is None:
+        return []
+    text = "\n".join("".join(c["source"]) for c in course_map["cells"] if c["cell_type"] == "markdown")
+    sections, seen = [("Course", ["lessons/index"])], set()
+    for heading, body in re.findall(r"^## (.+?)\n(.*?)(?=^## |\Z)", text, flags=re.M | re.S):
+        rows = [row for row in body.splitlines() if "| (in " not in row]      # "(in training)": a part of a lesson
+        names = re.findall(r"\]\(([\w.-]+\.ipynb)\)", "\n".join(rows))
+        linked = [pages[f"lessons/{name}"].removesuffix(".ipynb") for name in names if f"lessons/{name}" in pages]
+        fresh = [page for page in dict.fromkeys(linked) if page not in seen]
+        seen.update(fresh)
+        if fresh:
+            sections.append((heading.strip(), fresh))
+    return sections
 
 
 if __name__ == "__main__":

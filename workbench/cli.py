@@ -145,7 +145,9 @@ def serve(ref: str = typer.Argument(..., help="the model to serve: name, name@st
     uvicorn.run(app, host=host, port=port, log_level="warning", timeout_keep_alive=15)
 
 # %% ../nbs/99_cli.ipynb #3d1c0b97
-pipeline_app = typer.Typer(help="Notebook pipelines: run, resume, list, show, prune.", no_args_is_help=True)
+pipeline_app = typer.Typer(help="Notebook pipelines: run, resume, list, show, prune. The main job (`make run`) is "
+                                "`workbench pipeline run pipelines/reference/pipeline.yaml --profile cpu-small`.",
+                           no_args_is_help=True)
 app.add_typer(pipeline_app, name="pipeline")
 
 _WORKSPACE = typer.Option(None, "--workspace", help="workspace root (default: $WORKBENCH_HOME or ./workspace)")
@@ -182,7 +184,7 @@ def _finish(call) -> None:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(1)
     typer.echo(f"{record['pipeline']} run {record['run_id']} {record['status']} in {record['seconds']:.1f} s\n"
-               f"report: {Path(record['folder']) / 'report.html'}")
+               f"{record.get('readiness', 'readiness not judged')}\nreport: {Path(record['folder']) / 'report.html'}")
 
 @pipeline_app.command("run")
 def pipeline_run(spec: Path = typer.Argument(..., help="the pipeline's YAML spec"),
@@ -226,7 +228,7 @@ def pipeline_show(run_id: str = typer.Argument(..., help="a run id from `workben
         typer.echo(f"  {_SYMBOLS.get(step['status'], '?')} {name:<16} {step['status']:<8} "
                    f"{step.get('seconds', ''):>8}  "
                    f"{json.dumps(step.get('outputs', {}), default=str)[:80]} {step.get('error', '')}")
-    typer.echo(f"report: {Path(record['folder']) / 'report.html'}")
+    typer.echo(f"{record.get('readiness', 'readiness not judged')}\nreport: {Path(record['folder']) / 'report.html'}")
 
 @pipeline_app.command("prune")
 def pipeline_prune(keep: int = typer.Option(5, help="runs kept per pipeline, the newest"),

@@ -26,10 +26,11 @@ from .core import Workspace, content_hash, cut_torn_tail, locked_file, owner_onl
 from .registry import Registry, RegistryError, check_model_name
 
 # %% auto #0
-__all__ = ['GENESIS', 'heads_table', 'ACTIONS', 'EXPLANATION_REPORT', 'CHECKLIST', 'CHECKLIST_ITEMS', 'DEFAULT_ROLES',
-           'gov_metadata', 'users_table', 'requests_table', 'attachments_table', 'AuditError', 'DatabaseAnchor',
-           'AuditLog', 'attached_json', 'report_gaps', 'sound_report', 'PermissionDenied', 'ComplianceError', 'Policy',
-           'Governance', 'store_by_hash', 'inputs_hash', 'checklist_gaps']
+__all__ = ['GENESIS', 'heads_table', 'ACTIONS', 'EXPLANATION_REPORT', 'CHECKLIST', 'CHECKLIST_ITEMS', 'READINESS',
+           'READINESS_ITEMS', 'DEFAULT_ROLES', 'gov_metadata', 'users_table', 'requests_table', 'attachments_table',
+           'AuditError', 'DatabaseAnchor', 'AuditLog', 'attached_json', 'report_gaps', 'sound_report',
+           'PermissionDenied', 'ComplianceError', 'Policy', 'Governance', 'readiness_gaps', 'store_by_hash',
+           'inputs_hash', 'checklist_gaps']
 
 # %% ../nbs/08_governance.ipynb #b985b1ee
 GENESIS = "0" * 64
@@ -208,6 +209,20 @@ CHECKLIST_ITEMS = {                                       # the responsible-AI c
     "monitoring": "What is watched in production, and what happens when it drifts",
 }
 
+READINESS = "workbench.readiness"                         # the `kind` of the report `readiness_for` accepts
+READINESS_ITEMS = {            # the design checklist, from prototype to production (judged by workbench.readiness)
+    "success_metrics": "Success metrics declared and met",
+    "data_validated": "Dataset validated and labels checked",
+    "model_choice": "Model family chosen, its alternatives recorded",
+    "reproducible": "Configs and checkpoints reproducible from a tracked run",
+    "feature_store": "Features served from the feature store, with a train/serve skew check",
+    "ci": "CI present and green on the code that trained the model",
+    "serving": "A serving strategy with measured latency and throughput",
+    "observability": "Observability: metrics, drift and alerts",
+    "safety": "Safety tests attached",
+    "governance": "Governance: approvals, a verified audit trail, a retirement plan",
+}
+
 def attached_json(attachment: dict) -> dict | None:
     "An attachment's JSON object, if its file is unaltered (its hash as attached) and holds one; else None."
     path = Path(attachment["path"])
@@ -268,6 +283,8 @@ class Policy(BaseModel):
     require_checklist: bool = False
     required_reports: dict[str, dict[str, float]] = Field(default_factory=dict)   # kind -> {dotted.key: minimum}
     approval_for: list[str] = Field(default_factory=lambda: ["canary", "production"])
+    readiness_for: list[str] = Field(default_factory=list)   # stages needing a complete readiness report attached
+    retirement: str = ""                                     # when and how this model is retired, in words
 
 gov_metadata = sa.MetaData()
 users_table = sa.Table("gov_users", gov_metadata, sa.Column("name", sa.String(100), primary_key=True),
@@ -359,8 +376,8 @@ def policy(self: Governance, name: str) -> Policy:
     return Policy.model_validate(yaml.safe_load(path.read_text()) or {}) if path.exists() else Policy()
 
 @patch
-def compliance(self: Governance, name: str, version: int) -> list[str]:
-    "The failed checks of `name` v`version` against its policy (empty when compliant)."
+def success_gaps(self: Governance, name: str, version: int) -> list[str]:
+    "The success metrics of `name` v`version` that its policy declares and it misses (metrics and attached reports)."
     record, policy, failures = self.registry.resolve(f"{name}@{version}"), self.policy(name), []
     metrics = record["metrics"] or {}
     for metric, minimum in policy.required_metrics.items():
@@ -373,6 +390,15 @@ def compliance(self: Governance, name: str, version: int) -> list[str]:
             failures.append(f"metric {metric} is missing (required <= {maximum})")
         elif metrics[metric] > maximum:
             failures.append(f"metric {metric} = {metrics[metric]:.4g} is above the allowed {maximum}")
+    for kind, minimums in policy.required_reports.items():
+        failures += report_gaps(kind, [attached_json(a) for a in self.attachments(name, version, kind)], minimums)
+    return failures
+
+@patch
+def compliance(self: Governance, name: str, version: int, stage: str | None = None) -> list[str]:
+    "The failed checks of `name` v`version` against its policy, for entering `stage` (empty when compliant)."
+    record, policy = self.registry.resolve(f"{name}@{version}"), self.policy(name)
+    failures = self.success_gaps(name, version)
     if policy.require_model_card and not (Path(record["path"]).parent / "MODEL_CARD.md").is_file():
         failures.append("the model card is missing")
     if policy.require_lineage:
@@ -386,9 +412,19 @@ def compliance(self: Governance, name: str, version: int) -> list[str]:
                         "explanation_report; a picture, or a report that failed its checks, does not count)")
     if policy.require_checklist:
         failures += self._checklist_gaps(name, version)
-    for kind, minimums in policy.required_reports.items():
-        failures += report_gaps(kind, [attached_json(a) for a in self.attachments(name, version, kind)], minimums)
+    if stage in policy.readiness_for:
+        reports = [attached_json(a) or {} for a in self.attachments(name, version, "readiness")]
+        failures += readiness_gaps(reports[-1], f"{name}@{version}") if reports else [
+            f"no readiness report is attached, and {stage} needs one (workbench.readiness: readiness(...).attach)"]
     return failures
+
+def readiness_gaps(report: dict, target: str) -> list[str]:
+    "The items a readiness report of `target` leaves missing (each with what to do), or why the report does not count."
+    if report.get("kind") != READINESS or report.get("model") != target:
+        return [f"the attached readiness report is altered, or not a report on {target}"]
+    items = report["items"] if isinstance(report.get("items"), dict) else {}
+    return [f"readiness item {key} is missing: " + str((items.get(key) or {}).get("todo") or "not judged")
+            for key in READINESS_ITEMS if (items.get(key) or {}).get("status") not in ("ready", "n.a.")]
 
 @patch
 def attachments(self: Governance, name: str, version: int, kind: str) -> list[dict]:
@@ -488,7 +524,7 @@ def promote(self: Governance, credential: str, name: str, version: int, stage: s
             self.audit.append(actor, "promote", target, outcome="refused", stage=stage, reason="no approved request")
             raise PermissionDenied(f"{target} needs an approved request to enter {stage}: request() it, then a "
                                    f"reviewer approve()s")
-        failures = self.compliance(name, version)
+        failures = self.compliance(name, version, stage)
         if failures:
             self.audit.append(actor, "promote", target, outcome="refused", stage=stage, reason="compliance",
                               failures=failures)

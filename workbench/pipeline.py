@@ -35,10 +35,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from .core import Workspace, atomic_write, content_hash
 
 # %% auto #0
-__all__ = ['RESERVED', 'KERNEL_ARGUMENTS', 'STATUS_COLOURS', 'PipelineError', 'Input', 'Step', 'Pipeline', 'load_pipeline',
-           'declared', 'plan', 'profile_gaps', 'check_parameter', 'record_outputs', 'kernel_environment', 'KernelPool',
-           'pooled_engine', 'step_parameters', 'run_pipeline', 'resume', 'pipeline_action', 'runs', 'show', 'spans',
-           'write_report', 'timeline', 'prune']
+__all__ = ['RESERVED', 'KERNEL_ARGUMENTS', 'STATUS_COLOURS', 'REPORT_STYLE', 'PipelineError', 'Input', 'Step', 'Pipeline',
+           'load_pipeline', 'declared', 'plan', 'profile_gaps', 'check_parameter', 'record_outputs',
+           'kernel_environment', 'KernelPool', 'pooled_engine', 'step_parameters', 'run_pipeline', 'resume',
+           'pipeline_action', 'runs', 'show', 'spans', 'judge_readiness', 'write_report', 'timeline', 'prune']
 
 # %% ../nbs/11_pipeline.ipynb #216cbe5d
 class PipelineError(ValueError):
@@ -463,6 +463,7 @@ def run_pipeline(spec: str | Path, overrides: dict | None = None, profile: str |
         pool.close()
     run.record.update(status="failed" if failed else "succeeded", ended=_now(),
                       seconds=round(time.perf_counter() - started, 3))
+    judge_readiness(run.record, folder)
     run.save()
     write_report(folder)
     _track(run.record, ws)
@@ -560,9 +561,44 @@ def _bar(start: float, seconds: float, total: float, colour: str) -> str:
     return (f"<div class='axis'><div style='left:{left:.1f}%;width:{width:.1f}%;background:{colour}' "
             f"title='{start:.1f} s + {seconds:.1f} s'></div></div>")
 
+def judge_readiness(record: dict, folder: Path) -> None:
+    """Judge the design checklist over a finished run (`workbench.readiness`) into `readiness.json` and the record's
+    `readiness` line; a judge that fails is written into that line and the report, not raised over a finished run."""
+    from workbench.readiness import readiness
+    try:
+        judged = readiness(record)
+    except Exception as e:                      # noqa: BLE001 -- the run is done; say why it could not be judged
+        record["readiness"] = f"not judged: {type(e).__name__}: {e}"
+        return
+    judged.save(Path(folder) / "readiness.json")
+    record["readiness"] = judged.summary()
+
+def _folded(value, width: int = 80) -> str:
+    "A value as code, folded behind its first `width` characters when longer (the report fits a laptop screen)."
+    text = json.dumps(value, default=str)
+    if len(text) <= width:
+        return f"<code>{escape(text)}</code>"
+    return f"<details><summary><code>{escape(text[:width])}…</code></summary><code>{escape(text)}</code></details>"
+
+def _readiness_html(folder: Path, record: dict) -> str:
+    "The run's readiness table, from `readiness.json` (or the line saying why it was not judged)."
+    judged = Path(folder) / "readiness.json"
+    if not judged.is_file():
+        return f"<p>{escape(record.get('readiness', 'readiness not judged'))}</p>"
+    from workbench.readiness import Readiness
+    saved = json.loads(judged.read_text())
+    return Readiness(saved["model"], saved["run"], saved["items"]).to_html()
+
+REPORT_STYLE = ("body{font-family:sans-serif;margin:2em auto;max-width:80em;padding:0 1em}"
+                "table{table-layout:fixed;width:100%;border-collapse:collapse}"
+                "td,th{border-bottom:1px solid #ddd;padding:4px 8px;vertical-align:top;text-align:left;"
+                "overflow-wrap:anywhere}code{font-size:85%}figure{display:inline-block;margin:1em;max-width:100%}"
+                "img{max-width:100%}summary{cursor:pointer}.axis{position:relative;height:.8em;margin-top:.3em;"
+                "background:#f0f0f0}.axis div{position:absolute;height:100%}")
+
 def write_report(folder: Path) -> Path:
-    """An HTML page for a run: each step's status, time, parameters, outputs, a link to its executed notebook and its
-    last plot."""
+    """An HTML page for a run: each step's status, time, parameters, outputs (long ones folded), a link to its executed
+    notebook and its last plot; then the run's readiness."""
     record = json.loads((Path(folder) / "run.json").read_text())
     rows, plots, where = [], [], spans(record)
     total = max([record.get("seconds") or 0.0, *(a + b for a, b in where.values())])
@@ -572,8 +608,7 @@ def write_report(folder: Path) -> Path:
         colour = STATUS_COLOURS.get(step["status"], "#000")
         rows.append(f"<tr><td><b>{escape(name)}</b></td><td style='color:{colour}'>{step['status']}</td>"
                     f"<td>{step.get('seconds', '')}</td><td>{_bar(*where[name], total, colour)}</td>"
-                    f"<td><code>{escape(json.dumps(step.get('parameters', {}), default=str)[:300])}</code></td>"
-                    f"<td><code>{escape(json.dumps(step.get('outputs', {}), default=str)[:300])}</code></td>"
+                    f"<td>{_folded(step.get('parameters', {}))}</td><td>{_folded(step.get('outputs', {}))}</td>"
                     f"<td>{anchor}</td>"
                     f"<td>{escape(step.get('error', step.get('reason', '')))}</td></tr>")
         image = _last_image(Path(folder) / link) if link else None
@@ -582,15 +617,14 @@ def write_report(folder: Path) -> Path:
                          f"<figcaption>{escape(name)}</figcaption></figure>")
     html = (f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(record['pipeline'])} "
             f"{record['run_id']}</title>"
-            "<style>body{font-family:sans-serif;margin:2em}td,th{border-bottom:1px solid #ddd;padding:4px 8px;"
-            "vertical-align:top;text-align:left}code{font-size:85%}figure{display:inline-block;margin:1em}"
-            ".axis{position:relative;width:12em;height:.8em;margin-top:.3em;background:#f0f0f0}"
-            ".axis div{position:absolute;height:100%}</style></head><body>"
+            f"<style>{REPORT_STYLE}</style></head><body>"
             f"<h1>{escape(record['pipeline'])} · {record['run_id']}</h1><p>status <b>{record['status']}</b> · started "
             f"{record['started']} · {record.get('seconds', '?')} s · profile {record.get('profile')} · overrides "
-            f"<code>{escape(json.dumps(record.get('overrides', {})))}</code></p><table><tr><th>step</th><th>status</th>"
-            "<th>seconds</th><th>timeline</th><th>parameters</th><th>outputs</th><th>executed</th><th>error</th></tr>"
-            + "".join(rows) + "</table>" + "".join(plots) + "</body></html>")
+            f"{_folded(record.get('overrides', {}))}</p><table><colgroup><col style='width:8%'><col style='width:7%'>"
+            "<col style='width:7%'><col style='width:12%'><col style='width:21%'><col style='width:22%'>"
+            "<col style='width:7%'><col style='width:16%'></colgroup><tr><th>step</th><th>status</th><th>seconds</th>"
+            "<th>timeline</th><th>parameters</th><th>outputs</th><th>executed</th><th>error</th></tr>"
+            + "".join(rows) + "</table>" + "".join(plots) + _readiness_html(folder, record) + "</body></html>")
     path = Path(folder) / "report.html"
     atomic_write(path, html)
     return path
