@@ -1,6 +1,8 @@
 "Shared helpers for the cross-module tests: the project root, its venv, and headless Chromium."
 import contextlib
 import html
+import json
+import os
 import re
 import signal
 import shutil
@@ -22,6 +24,30 @@ def run(cmd, cwd=ROOT, timeout=600, env=None, check=True) -> subprocess.Complete
         pytest.fail(f"{cmd} exited {result.returncode}\n--- stdout\n{result.stdout[-4000:]}\n--- "
                     f"stderr\n{result.stderr[-4000:]}")
     return result
+
+
+LESSONS = ROOT / "nbs" / "lessons"
+
+
+def run_lesson(name: str, workspace: Path, timeout: int = 900) -> dict:
+    """Execute lesson `name` in batch with papermill, as an instructor runs the course, into a fresh `workspace` (its
+    `workspace` parameter); the executed notebook. Fails naming the first error output."""
+    executed = workspace.parent / f"executed-{name}"
+    threads = os.environ.get("OMP_NUM_THREADS", "1")    # one math thread per kernel: tests run two at a time
+    env = {**os.environ, "WORKBENCH_HOME": str(workspace), "WORKBENCH_PROGRESS": "0", "MPLBACKEND": "agg",
+           "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
+    run([BIN / "papermill", LESSONS / name, executed, "-k", "workbench", "--cwd", LESSONS, "-p", "workspace",
+         workspace, "--log-level", "ERROR"], env=env, timeout=timeout)
+    notebook = json.loads(executed.read_text())
+    errors = [o for c in notebook["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])
+              if o["output_type"] == "error"]
+    assert not errors, f"{name}: {errors[0]['ename']}: {errors[0]['evalue']}"
+    return notebook
+
+
+def first_run(workspace: Path, pipeline: str) -> dict:
+    "The record of the first run of `pipeline` in `workspace` (run ids start with their time)."
+    return json.loads(sorted((workspace / "pipelines" / pipeline).glob("*/run.json"))[0].read_text())
 
 
 def free_port() -> int:

@@ -8,21 +8,24 @@ import re
 import httpx
 import pytest
 
-from conftest import BIN, ROOT, run, workbench_serve
+from conftest import first_run, run_lesson, workbench_serve
 from workbench.chat import ContextStore, chat_app, from_table, source_passage
 from workbench.generator import pieces
 from workbench.serve import BackgroundServer
 from workbench.stores import Stores
 
+# the module-scoped fixture is set up once: its tests go to one xdist worker (`--dist loadgroup`)
+pytestmark = pytest.mark.xdist_group("chatbot")
+
 
 @pytest.fixture(scope="module")
 def case(tmp_path_factory):
-    "The case study run once on its test profile: (workspace, each step's outputs)."
+    """The case study run once on its test profile, by its lesson executed in batch (the lesson's exercises and checks
+    run too): (workspace, each step's outputs)."""
     ws = tmp_path_factory.mktemp("chatbot") / "ws"
-    out = run([BIN / "workbench", "pipeline", "run", ROOT / "case_studies/chatbot/pipeline.yaml", "--profile", "test",
-               "--workspace", ws], timeout=1200).stdout
-    assert "succeeded" in out, out
-    record = json.loads(next((ws / "pipelines" / "chatbot").glob("*/run.json")).read_text())
+    run_lesson("16_chatbot.ipynb", ws, timeout=1200)
+    record = first_run(ws, "chatbot")
+    assert record["status"] == "succeeded", record
     return ws, {name: step["outputs"] for name, step in record["steps"].items()}
 
 

@@ -1,11 +1,19 @@
 """The offline docs site: built by tools/docs.sh (what `make docs` runs) and opened in headless Chromium."""
+import importlib
+import inspect
+import json
 import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 
 from conftest import ROOT, chromium_dom, run, visible_text
+
+# the module-scoped fixture is set up once: its tests go to one xdist worker (`--dist loadgroup`)
+pytestmark = pytest.mark.xdist_group("docs_site")
 
 LIBRARY = sorted(p for p in (ROOT / "nbs").glob("[0-9]*.ipynb"))
 
@@ -20,7 +28,7 @@ def site(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("site") / "_docs"
     # Executing every notebook again would double the suite's time (nbdev_test already runs them all): the site is
     # built from one executed lesson, which is what the output and math checks need; the rest render unexecuted.
-    run(["bash", "tools/docs.sh", str(out)], timeout=600, env={**os.environ, "DOCS_EXECUTE": "00_tour.ipynb"})
+    run(["bash", "tools/docs.sh", str(out)], timeout=900, env={**os.environ, "DOCS_EXECUTE": "00_tour.ipynb"})
     return out
 
 
@@ -57,3 +65,49 @@ def test_math_renders_offline_with_vendored_mathjax(site):
     dom = chromium_dom((site / "lessons" / "tour.html").as_uri(), wait_ms=10000)
     assert "_static/mathjax/tex-chtml.js" in dom, "MathJax is not vendored: the page would need a CDN"
     assert "<mjx-container" in dom, "MathJax did not typeset the tour's formulas"
+
+
+PAGE_LINK = re.compile(r'(?:href|src)="([^"]+)"')
+
+
+def broken_targets(page: Path, dom: str) -> list[str]:
+    "The links and images of a page's DOM that point at a file of the site that is not there."
+    broken = []
+    for target in PAGE_LINK.findall(dom):
+        if target.startswith(("http:", "https:", "mailto:", "data:", "#", "javascript:", "about:")):
+            continue
+        path = unquote(target.removeprefix("file://").split("#")[0].split("?")[0])
+        if path and not (Path(path) if target.startswith("file://") else page.parent / path).exists():
+            broken.append(target)
+    return broken
+
+
+def test_every_page_opens_in_chromium_without_a_broken_link_a_missing_image_or_an_error(site):
+    "Every page rendered headless: links and images resolve, and no output shows a traceback unless it is marked."
+    pages = sorted(site.rglob("*.html"))
+    with ThreadPoolExecutor(2) as pool:
+        doms = dict(zip(pages, pool.map(lambda page: chromium_dom(page.as_uri()), pages)))
+    problems = [f"{page.relative_to(site)}: broken {target}" for page, dom in doms.items()
+                for target in broken_targets(page, dom)]
+    problems += [f"{page.relative_to(site)}: a traceback in an output" for page, dom in doms.items()
+                 if "Traceback (most recent call last)" in dom and "tag_raises-exception" not in dom]
+    assert len(pages) > 50 and not problems, "\n".join(problems[:20])
+    assert "<img" in doms[site / "lessons" / "tour.html"]                # the executed page's figure is on it
+
+
+def test_search_indexes_the_main_names_of_every_module(site):
+    """Each library page is found by the first classes and functions of its module's `__all__` (as Sphinx's English
+    search stems them)."""
+    from sphinx.search.en import SearchEnglish
+    index = json.loads((site / "searchindex.js").read_text().removeprefix("Search.setIndex(").removesuffix(")"))
+    stem, missing = SearchEnglish({}).stem, []
+    for notebook in LIBRARY:
+        module = importlib.import_module(f"workbench.{page_of(notebook).removesuffix('.html')}")
+        page = index["docnames"].index(page_of(notebook).removesuffix(".html"))
+        main = [name for name in getattr(module, "__all__", [])
+                if inspect.isclass(getattr(module, name)) or inspect.isfunction(getattr(module, name))][:3]
+        for name in main:
+            found = [index[kind].get(stem(name.lower()), []) for kind in ("terms", "titleterms")]
+            if not any(page in (f if isinstance(f, list) else [f]) for f in found):
+                missing.append(f"{name} ({page_of(notebook)})")
+    assert not missing, f"the search does not find: {', '.join(missing)}"

@@ -8,18 +8,18 @@ from pathlib import Path
 import httpx
 import torch
 
-from conftest import BIN, ROOT, run, workbench_serve
+from conftest import first_run, run_lesson, workbench_serve
 from workbench.driving import EdgeClient, as_detections, held_out, npy_bytes, raw_camera_in
 from workbench.models import load_model
 from workbench.stores import Stores
 
 
 def test_the_case_study_runs_and_its_safety_suite_passes(tmp_path):
+    "The pipeline on its test profile, run by its lesson executed in batch (the lesson's exercises and checks too)."
     ws = tmp_path / "ws"
-    out = run([BIN / "workbench", "pipeline", "run", ROOT / "case_studies/driving/pipeline.yaml", "--profile", "test",
-               "--workspace", ws], timeout=1200).stdout
-    assert "succeeded" in out, out
-    record = json.loads(next((ws / "pipelines" / "driving").glob("*/run.json")).read_text())
+    run_lesson("15_driving.ipynb", ws, timeout=1200)
+    record = first_run(ws, "driving")
+    assert record["status"] == "succeeded", record
     steps = {name: step["outputs"] for name, step in record["steps"].items()}
     perception = json.loads(Path(steps["evaluate"]["report"]).read_text())
     early = perception["detection"]["early fusion"]

@@ -1,14 +1,17 @@
 """The course, run as an instructor runs it: every lesson executed in batch by papermill with its defaults, so every
-exercise's solution runs and its check passes; and the course map lists every lesson."""
+exercise's solution runs and its check passes; and the course map lists every lesson with its time."""
 import json
-import os
 import time
 
 import pytest
 
-from conftest import BIN, ROOT, run
+from conftest import LESSONS as FOLDER, ROOT, run_lesson
 
-LESSONS = sorted((ROOT / "nbs" / "lessons").glob("[0-9]*.ipynb"))
+LESSONS = sorted(FOLDER.glob("[0-9]*.ipynb"))
+# The case studies' lessons run their pipelines on the test profile: their end-to-end tests execute them (and then
+# check the workspace they leave), so that each pipeline runs once in the suite.
+BY_CASE_STUDY = {"14_medical_imaging.ipynb": "test_medical_imaging.py", "15_driving.ipynb": "test_driving.py",
+                 "16_chatbot.ipynb": "test_chatbot.py"}
 # The budget is 5 minutes a lesson on 2 cores (the course map lists each one's time); here a lesson shares the
 # machine with another test, so the hard limit leaves room for that.
 LIMIT_S = 420
@@ -18,18 +21,16 @@ def cells(path):
     return json.loads(path.read_text())["cells"]
 
 
-@pytest.mark.parametrize("lesson", LESSONS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("lesson", [p for p in LESSONS if p.name not in BY_CASE_STUDY], ids=lambda p: p.stem)
 def test_the_lesson_runs_in_batch_with_papermill(lesson, tmp_path):
-    env = {**os.environ, "WORKBENCH_HOME": str(tmp_path / "workspace"), "WORKBENCH_PROGRESS": "0",
-           "MPLBACKEND": "agg"}
     started = time.monotonic()
-    run([BIN / "papermill", lesson, tmp_path / lesson.name, "-k", "workbench", "--cwd", lesson.parent,
-         "-p", "workspace", tmp_path / "workspace", "--log-level", "ERROR"], env=env, timeout=LIMIT_S)
-    executed = cells(tmp_path / lesson.name)
-    errors = [o for c in executed if c["cell_type"] == "code" for o in c.get("outputs", [])
-              if o["output_type"] == "error"]
-    assert not errors, f"{lesson.name}: {errors[0]['ename']}: {errors[0]['evalue']}"
+    run_lesson(lesson.name, tmp_path / "workspace", timeout=LIMIT_S)
     print(f"{lesson.name}: {time.monotonic() - started:.0f} s")
+
+
+def test_the_case_study_lessons_are_run_by_their_end_to_end_tests():
+    for lesson, test in BY_CASE_STUDY.items():
+        assert f'run_lesson("{lesson}"' in (ROOT / "tests" / test).read_text(), f"{test} no longer runs {lesson}"
 
 
 @pytest.mark.parametrize("lesson", LESSONS, ids=lambda p: p.stem)
@@ -46,9 +47,10 @@ def test_every_exercise_has_a_hidden_solution_and_a_check(lesson):
 
 
 def test_the_course_map_lists_every_lesson_and_every_seed_section():
-    course_map = "".join("".join(c["source"]) for c in cells(ROOT / "nbs" / "lessons" / "index.ipynb"))
+    course_map = "".join("".join(c["source"]) for c in cells(FOLDER / "index.ipynb"))
     for lesson in LESSONS:
         assert f"({lesson.name})" in course_map, f"the course map does not link {lesson.name}"
+    assert "TIME_" not in course_map, "the course map has a lesson without its measured time"
     for section in ("Principles and components", "Model types", "Training essentials", "Data and features",
                     "Deployment and serving", "Scaling", "Monitoring, explainability and safety", "Design patterns",
                     "Case studies", "From prototype to production"):

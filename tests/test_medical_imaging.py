@@ -8,19 +8,37 @@ import os
 from pathlib import Path
 
 import httpx
+import pytest
 
-from conftest import BIN, ROOT, run, workbench_serve
+from conftest import BIN, ROOT, first_run, run, run_lesson, workbench_serve
 from workbench.dicom import encode, identifiers, read, synthetic_cohort
 from workbench.radiology import trace
 from workbench.stores import Stores
 
+# the module-scoped fixture is set up once: its tests go to one xdist worker (`--dist loadgroup`)
+pytestmark = pytest.mark.xdist_group("medical_imaging")
 
-def test_the_case_study_runs_and_no_identity_leaves_ingest(tmp_path):
-    ws = tmp_path / "ws"
-    out = run([BIN / "workbench", "pipeline", "run", ROOT / "case_studies/medical_imaging/pipeline.yaml",
-               "--profile", "test", "--workspace", ws], timeout=900).stdout
-    assert "succeeded" in out, out
-    record = json.loads(next((ws / "pipelines" / "medical-imaging").glob("*/run.json")).read_text())
+
+@pytest.fixture(scope="module")
+def case(tmp_path_factory):
+    """The case study run once on its test profile, by its lesson executed in batch (the lesson's exercises and checks
+    run too): (workspace, the pipeline run's record)."""
+    ws = tmp_path_factory.mktemp("medical") / "ws"
+    run_lesson("14_medical_imaging.ipynb", ws, timeout=1200)
+    record = first_run(ws, "medical-imaging")
+    assert record["status"] == "succeeded", record
+    return ws, record
+
+
+def numbers(ws: Path, record: dict) -> tuple:
+    "What a rerun must reproduce: the model input's objects, the pointing game and the evaluation report."
+    report = json.loads(Path(record["steps"]["evaluate"]["outputs"]["report"]).read_text())
+    inputs = Stores(ws).data.card(record["steps"]["preprocess"]["outputs"]["dataset"])
+    return inputs.objects, record["steps"]["explain"]["outputs"]["pointing_game"], report
+
+
+def test_the_case_study_runs_and_no_identity_leaves_ingest(case):
+    ws, record = case
     evaluation = record["steps"]["evaluate"]["outputs"]
     assert evaluation["auc_test"] > 0.8 and evaluation["auc_external"] > 0.75, evaluation
     watched = record["steps"]["monitor"]["outputs"]
@@ -70,15 +88,11 @@ def test_the_case_study_runs_and_no_identity_leaves_ingest(tmp_path):
     assert len(files) > 50 and not leaks, leaks[:10]
 
 
-def test_a_rerun_with_the_same_seed_reproduces_every_number(tmp_path):
-    """Two fresh workspaces, the same seed: the same data hashes, the same AUCs, intervals, calibration and pointing
-    game."""
-    outputs = []
-    for ws in (tmp_path / "a", tmp_path / "b"):
-        run([BIN / "workbench", "pipeline", "run", ROOT / "case_studies/medical_imaging/pipeline.yaml",
-             "--profile", "test", "--workspace", ws], timeout=900)
-        record = json.loads(next((ws / "pipelines" / "medical-imaging").glob("*/run.json")).read_text())
-        report = json.loads(Path(record["steps"]["evaluate"]["outputs"]["report"]).read_text())
-        inputs = Stores(ws).data.card(record["steps"]["preprocess"]["outputs"]["dataset"])
-        outputs.append((inputs.objects, record["steps"]["explain"]["outputs"]["pointing_game"], report))
-    assert outputs[0] == outputs[1]
+def test_a_rerun_with_the_same_seed_reproduces_every_number(case, tmp_path):
+    """A second fresh workspace, the same seed, through the CLI: the same data hashes, the same AUCs, intervals,
+    calibration and pointing game as the lesson's run."""
+    ws = tmp_path / "b"
+    out = run([BIN / "workbench", "pipeline", "run", ROOT / "case_studies/medical_imaging/pipeline.yaml",
+               "--profile", "test", "--workspace", ws], timeout=900).stdout
+    assert "succeeded" in out, out
+    assert numbers(ws, first_run(ws, "medical-imaging")) == numbers(*case)

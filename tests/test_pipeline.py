@@ -2,6 +2,7 @@
 Then: a second run is fully cached; a changed parameter re-runs only its step; a broken step fails with its name, cell
 and exception, its branch stops, and `resume` completes the run once it is fixed; bad specs are refused up front."""
 import json
+import re
 import shutil
 import time
 from pathlib import Path
@@ -15,6 +16,9 @@ from workbench.governance import ComplianceError, Governance
 from workbench.readiness import Readiness
 from workbench.registry import Registry
 from workbench.tracking import RunStore, final_metrics
+
+# the module-scoped fixture is set up once: its tests go to one xdist worker (`--dist loadgroup`)
+pytestmark = pytest.mark.xdist_group("pipeline")
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +89,19 @@ def test_the_run_is_judged_for_readiness_and_production_needs_the_report_complet
     assert gov.registry.resolve("churn@1")["stage"] != "production"
     refused = [e for e in gov.audit.entries() if e["action"] == "promote" and e["outcome"] == "refused"]
     assert len(refused) == 2 and "readiness item safety" in " ".join(refused[-1]["details"]["failures"])
+
+
+def test_the_run_report_fits_a_laptop_screen(first, tmp_path):
+    "No sideways scrolling at 1366 pixels: long parameters and outputs are folded, cells wrap."
+    probe = tmp_path / "report.html"
+    probe.write_text(first["report_html"].replace("</body>", "<script>document.body.dataset.fit = "
+                                                  "document.documentElement.scrollWidth + '/' + innerWidth</script>"
+                                                  "</body>"))
+    dom = run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1366,900",
+               f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", probe.as_uri()], timeout=120).stdout
+    scroll, width = map(int, re.search(r'data-fit="(\d+)/(\d+)"', dom).groups())
+    assert scroll <= width, f"the report is {scroll} px wide in a {width} px window"
+    assert "<details><summary>" in first["report_html"]                     # a long value, folded
 
 
 def test_second_run_is_cached_and_a_changed_parameter_reruns_only_its_step(first):

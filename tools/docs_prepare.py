@@ -7,6 +7,7 @@ repository go; absolute links to the docs host become relative; pages are named 
 """
 import configparser
 import json
+import posixpath
 import re
 import shutil
 import sys
@@ -28,22 +29,28 @@ LINK = re.compile(r"\]\(([^)\s]+)\)")
 RULE = re.compile(r"^\s*---\s*\n")
 
 
-def fix_link(target: str, host: str, pages: dict[str, str]) -> str:
-    "Docs-host URLs become root-relative; `x.html` and source notebook names become the page's notebook."
+def fix_link(target: str, host: str, pages: dict[str, str], folder: str = "") -> str:
+    """Docs-host URLs become root-relative; `x.html` and source notebook names (relative to the page's `folder`, or to
+    the root with a leading `/`) become the page's notebook."""
     from_host = target.startswith(host)
     if from_host:  # nbdev's links to a symbol: its anchor lives in a rendered output, not a section
         target = "/" + target[len(host):].partition("#")[0]
     path, sep, anchor = target.partition("#")
     if "://" in path or not path.endswith((".html", ".ipynb")):
         return target
-    path = pages.get(path.lstrip("/"), path.removesuffix(".html") + ".ipynb")
+    key = path.lstrip("/") if path.startswith("/") else posixpath.normpath(posixpath.join(folder, path))
+    if key in pages:
+        page = pages[key]
+        path = "/" + page if path.startswith("/") else posixpath.relpath(page, folder or ".")
+    else:
+        path = path.removesuffix(".html") + ".ipynb"
     return path + sep + anchor
 
 
-def fix_text(text: str, host: str, pages: dict[str, str]) -> str:
+def fix_text(text: str, host: str, pages: dict[str, str], folder: str = "") -> str:
     text = RULE.sub("", SOURCE_LINK.sub("", text), count=1)
     text = LINK_ATTRS.sub(r"\1", text)
-    return LINK.sub(lambda m: f"]({fix_link(m.group(1), host, pages)})", text)
+    return LINK.sub(lambda m: f"]({fix_link(m.group(1), host, pages, folder)})", text)
 
 
 def front_matter_cell(cell: dict) -> dict:
@@ -54,8 +61,8 @@ def front_matter_cell(cell: dict) -> dict:
     return {"cell_type": "markdown", "metadata": {}, "source": text}
 
 
-def prepare(nb: dict, host: str, pages: dict[str, str]) -> dict:
-    "`nb` with nbdev's Quarto conventions turned into myst-nb ones."
+def prepare(nb: dict, host: str, pages: dict[str, str], folder: str = "") -> dict:
+    "`nb` (a page in `folder`) with nbdev's Quarto conventions turned into myst-nb ones."
     cells = []
     for cell in nb["cells"]:
         if cell["cell_type"] == "raw" and "".join(cell["source"]).startswith("---"):
@@ -73,9 +80,9 @@ def prepare(nb: dict, host: str, pages: dict[str, str]) -> dict:
                 output.get("metadata", {}).pop("has_sd", None)
                 data = output.get("data", {})
                 if "text/markdown" in data:
-                    data["text/markdown"] = fix_text("".join(data["text/markdown"]), host, pages)
+                    data["text/markdown"] = fix_text("".join(data["text/markdown"]), host, pages, folder)
         else:
-            source = fix_text(source, host, pages)
+            source = fix_text(source, host, pages, folder)
         cell["source"] = source
         cells.append(cell)
     nb["cells"] = cells
@@ -104,9 +111,10 @@ def main(src: str, dst: str) -> None:
     notebooks = {path: json.loads(path.read_text()) for path in sorted(src.rglob("*.ipynb"))}
     pages = {path.relative_to(src).as_posix(): page_name(path.relative_to(src), nb) + ".ipynb"
              for path, nb in notebooks.items()}
+    course = course_sections(notebooks.get(src / "lessons" / "index.ipynb"), pages)   # before its links are rewritten
     library, lessons = [], []
     for path, nb in notebooks.items():
-        nb = prepare(nb, host, pages)
+        nb = prepare(nb, host, pages, path.relative_to(src).parent.as_posix().removeprefix("."))
         rel = Path(pages[path.relative_to(src).as_posix()]).with_suffix("")
         if rel.as_posix() != "index":
             (lessons if rel.parts[0] == "lessons" else library).append(rel.as_posix())
@@ -115,7 +123,6 @@ def main(src: str, dst: str) -> None:
         out.write_text(json.dumps(nb, indent=1))
     index = dst / "index.ipynb"
     nb = json.loads(index.read_text())
-    course = course_sections(notebooks.get(src / "lessons" / "index.ipynb"), pages)
     listed = {page for _, section in course for page in section}
     rest = [page for page in lessons if page not in listed and page != "lessons/index"]
     for caption, pages_ in [*course, ("More lessons", rest), ("Library", library)]:
