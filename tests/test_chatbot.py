@@ -14,9 +14,6 @@ from workbench.generator import pieces
 from workbench.serve import BackgroundServer
 from workbench.stores import Stores
 
-# the module-scoped fixture is set up once: its tests go to one xdist worker (`--dist loadgroup`)
-pytestmark = pytest.mark.xdist_group("chatbot")
-
 
 @pytest.fixture(scope="module")
 def case(tmp_path_factory):

@@ -12,9 +12,6 @@ import pytest
 
 from conftest import ROOT, chromium_dom, run, visible_text
 
-# the module-scoped fixture is set up once: its tests go to one xdist worker (`--dist loadgroup`)
-pytestmark = pytest.mark.xdist_group("docs_site")
-
 LIBRARY = sorted(p for p in (ROOT / "nbs").glob("[0-9]*.ipynb"))
 
 
@@ -26,7 +23,7 @@ def page_of(notebook: Path) -> str:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("site") / "_docs"
-    # Executing every notebook again would double the suite's time (nbdev_test already runs them all): the site is
+    # Executing every notebook again would double the suite's time (the notebook and lesson tests run them all): the site is
     # built from one executed lesson, which is what the output and math checks need; the rest render unexecuted.
     run(["bash", "tools/docs.sh", str(out)], timeout=900, env={**os.environ, "DOCS_EXECUTE": "00_tour.ipynb"})
     return out

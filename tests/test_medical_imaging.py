@@ -15,9 +15,6 @@ from workbench.dicom import encode, identifiers, read, synthetic_cohort
 from workbench.radiology import trace
 from workbench.stores import Stores
 
-# the module-scoped fixture is set up once: its tests go to one xdist worker (`--dist loadgroup`)
-pytestmark = pytest.mark.xdist_group("medical_imaging")
-
 
 @pytest.fixture(scope="module")
 def case(tmp_path_factory):

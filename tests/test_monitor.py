@@ -17,9 +17,6 @@ from workbench.monitor import DriftReference, histogram_quantile, join_labels, p
 from workbench.registry import Registry
 from workbench.stream import EventLog
 
-# the module-scoped fixture is set up once: its tests go to one xdist worker (`--dist loadgroup`)
-pytestmark = pytest.mark.xdist_group("monitor")
-
 SETUP = '''
 import sys, torch
 from workbench.governance import Governance

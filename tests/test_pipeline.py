@@ -17,9 +17,6 @@ from workbench.readiness import Readiness
 from workbench.registry import Registry
 from workbench.tracking import RunStore, final_metrics
 
-# the module-scoped fixture is set up once: its tests go to one xdist worker (`--dist loadgroup`)
-pytestmark = pytest.mark.xdist_group("pipeline")
-
 
 @pytest.fixture(scope="module")
 def first(tmp_path_factory):

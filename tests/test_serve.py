@@ -18,9 +18,6 @@ from schemathesis.checks import not_a_server_error
 
 from conftest import workbench_serve
 
-# the module-scoped fixture is set up once: its tests go to one xdist worker (`--dist loadgroup`)
-pytestmark = pytest.mark.xdist_group("serve")
-
 SETUP = '''
 import sys, torch
 from workbench.governance import Governance

@@ -11,9 +11,6 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-# the module-scoped fixture is set up once: its tests go to one xdist worker (`--dist loadgroup`)
-pytestmark = pytest.mark.xdist_group("train_resume")
-
 TRAIN = r'''
 import sys, time
 from pathlib import Path

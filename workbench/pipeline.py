@@ -562,16 +562,38 @@ def _bar(start: float, seconds: float, total: float, colour: str) -> str:
             f"title='{start:.1f} s + {seconds:.1f} s'></div></div>")
 
 def judge_readiness(record: dict, folder: Path) -> None:
-    """Judge the design checklist over a finished run (`workbench.readiness`) into `readiness.json` and the record's
-    `readiness` line; a judge that fails is written into that line and the report, not raised over a finished run."""
+    """Judge the design checklist over a finished run (`workbench.readiness`) into `readiness.json`, its table
+    `readiness.html` and the record's `readiness` line. A run whose every step came from the cache made nothing new: it
+    carries the judgement of the latest run with the same outputs (judge it afresh with `readiness(run_id)`), so that a
+    cached run stays instant. A judge that fails is written into the line and the report, not raised over a finished
+    run."""
+    folder = Path(folder)
+    earlier = _judged_twin(record, folder) if all(s["status"] == "cached" for s in record["steps"].values()) else None
+    if earlier is not None:
+        for name in ("readiness.json", "readiness.html"):
+            atomic_write(folder / name, (earlier / name).read_text())
+        judged = json.loads((earlier / "run.json").read_text())["readiness"]
+        record["readiness"] = f"{judged} (judged in {earlier.name})"
+        return
     from workbench.readiness import readiness
     try:
         judged = readiness(record)
     except Exception as e:                      # noqa: BLE001 -- the run is done; say why it could not be judged
         record["readiness"] = f"not judged: {type(e).__name__}: {e}"
         return
-    judged.save(Path(folder) / "readiness.json")
+    judged.save(folder / "readiness.json")
+    atomic_write(folder / "readiness.html", judged.to_html())
     record["readiness"] = judged.summary()
+
+def _judged_twin(record: dict, folder: Path) -> Path | None:
+    "The newest other judged run of this pipeline whose steps recorded the same outputs, if any."
+    outputs = {name: step.get("outputs") for name, step in record["steps"].items()}
+    for other in sorted(folder.parent.iterdir(), reverse=True):
+        if other != folder and (other / "readiness.html").is_file() and (other / "run.json").is_file():
+            earlier = json.loads((other / "run.json").read_text())
+            if {n: s.get("outputs") for n, s in earlier["steps"].items()} == outputs and "readiness" in earlier:
+                return other
+    return None
 
 def _folded(value, width: int = 80) -> str:
     "A value as code, folded behind its first `width` characters when longer (the report fits a laptop screen)."
@@ -581,13 +603,9 @@ def _folded(value, width: int = 80) -> str:
     return f"<details><summary><code>{escape(text[:width])}…</code></summary><code>{escape(text)}</code></details>"
 
 def _readiness_html(folder: Path, record: dict) -> str:
-    "The run's readiness table, from `readiness.json` (or the line saying why it was not judged)."
-    judged = Path(folder) / "readiness.json"
-    if not judged.is_file():
-        return f"<p>{escape(record.get('readiness', 'readiness not judged'))}</p>"
-    from workbench.readiness import Readiness
-    saved = json.loads(judged.read_text())
-    return Readiness(saved["model"], saved["run"], saved["items"]).to_html()
+    "The run's readiness table (`readiness.html`), or the line saying why it was not judged."
+    table = Path(folder) / "readiness.html"
+    return table.read_text() if table.is_file() else f"<p>{escape(record.get('readiness', 'readiness not judged'))}</p>"
 
 REPORT_STYLE = ("body{font-family:sans-serif;margin:2em auto;max-width:80em;padding:0 1em}"
                 "table{table-layout:fixed;width:100%;border-collapse:collapse}"
