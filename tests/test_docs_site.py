@@ -23,8 +23,9 @@ def page_of(notebook: Path) -> str:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("site") / "_docs"
-    # Executing every notebook again would double the suite's time (the notebook and lesson tests run them all): the site is
-    # built from one executed lesson, which is what the output and math checks need; the rest render unexecuted.
+    # Executing every notebook again would double the suite's time (the notebook and lesson tests run them all): the
+    # site is built from one executed lesson, which is what the output and math checks need; the rest render
+    # unexecuted.
     run(["bash", "tools/docs.sh", str(out)], timeout=900, env={**os.environ, "DOCS_EXECUTE": "00_tour.ipynb"})
     return out
 
