@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -306,6 +307,8 @@ def _git_root(folder: Path) -> Path | None:
     return Path(out.stdout.strip()) if out.returncode == 0 else None
 
 def _run_record(run: str, workspace) -> dict:
+    if not re.fullmatch(r"[\w-]+", run):                     # a run id is one plain name, never a path
+        raise ValueError(f"not a pipeline run id: {run!r}")
     found = list(Workspace(workspace).path("pipelines").glob(f"*/{run}/run.json"))
     if not found:
         raise ValueError(f"no pipeline run {run!r} in {Workspace(workspace).path('pipelines')}")
