@@ -17,6 +17,7 @@ import importlib.util
 import itertools
 import json
 import os
+import re
 import shutil
 import threading
 import time
@@ -530,7 +531,9 @@ def runs(workspace: str | Path | None = None):
         "started", ascending=False, ignore_index=True)
 
 def show(run_id: str, workspace: str | Path | None = None) -> dict:
-    "The record of one run (`run.json`)."
+    "The record of one run (`run.json`); `run_id` is one plain name, never a path."
+    if not re.fullmatch(r"[\w-]+", run_id):
+        raise PipelineError(f"not a pipeline run id: {run_id!r}")
     found = list(Workspace(workspace).path("pipelines").glob(f"*/{run_id}/run.json"))
     if not found:
         raise PipelineError(f"no pipeline run {run_id!r} in {Workspace(workspace).path('pipelines')}")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import html
 import json
-import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,11 +15,12 @@ from typing import Any, Callable
 from .core import Workspace, atomic_write
 from .governance import READINESS, READINESS_ITEMS, Governance
 from .stores import Stores
+from .tracking import git_state
 
 # %% auto #0
 __all__ = ['NO_MODEL', 'GROUND_TRUTH_WORDS', 'SAFETY_KINDS', 'JUDGES', 'MARKS', 'Evidence', 'ready', 'missing', 'not_applicable',
            'judge_success_metrics', 'judge_data_validated', 'judge_model_choice', 'judge_reproducible',
-           'judge_feature_store', 'git_head', 'judge_ci', 'judge_serving', 'judge_observability', 'judge_safety',
+           'judge_feature_store', 'judge_ci', 'judge_serving', 'judge_observability', 'judge_safety',
            'judge_governance', 'Readiness', 'readiness']
 
 # %% ../nbs/10d_readiness.ipynb #6587dfbf
@@ -163,17 +163,12 @@ def judge_feature_store(e: Evidence) -> dict:
                  "no mismatch")
 
 # %% ../nbs/10d_readiness.ipynb #23e460bc
-def git_head(folder: Path) -> str | None:
-    "The commit checked out in `folder`'s repository (None outside one)."
-    out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True)
-    return out.stdout.strip() or None
-
 def judge_ci(e: Evidence) -> dict:
     "CI set up in the project and green on the commit that trained the model."
     if e.project is None or not (e.project / ".ci" / "run").is_file():
         return missing("add a CI entry point, .ci/run, that calls the project's test command")
     run = e.stores.runs.get(e.model["run_id"]) if e.model and e.model.get("run_id") else {}
-    commit = (run.get("code") or {}).get("commit") or git_head(e.project)
+    commit = (run.get("code") or {}).get("commit") or git_state(e.project)["commit"]
     record = e.project / ".ci" / "passed.json"
     passed = json.loads(record.read_text()) if record.is_file() else {}
     if passed.get("commit") == commit and not passed.get("dirty"):
@@ -306,20 +301,15 @@ def _git_root(folder: Path) -> Path | None:
     out = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=folder, capture_output=True, text=True)
     return Path(out.stdout.strip()) if out.returncode == 0 else None
 
-def _run_record(run: str, workspace) -> dict:
-    if not re.fullmatch(r"[\w-]+", run):                     # a run id is one plain name, never a path
-        raise ValueError(f"not a pipeline run id: {run!r}")
-    found = list(Workspace(workspace).path("pipelines").glob(f"*/{run}/run.json"))
-    if not found:
-        raise ValueError(f"no pipeline run {run!r} in {Workspace(workspace).path('pipelines')}")
-    return json.loads(found[0].read_text())
-
 def readiness(run: dict | str | None = None, model: str | None = None, workspace: str | Path | None = None,
               project: str | Path | None = None) -> Readiness:
     "Judge the design checklist for a pipeline `run` (record or id) and/or a registered `model` ('name@version')."
     if run is None and model is None:
         raise ValueError("readiness needs a pipeline run or a registered model ('name@version') to judge")
-    record = _run_record(run, workspace) if isinstance(run, str) else run or {}
+    if isinstance(run, str):
+        from workbench.pipeline import show                    # the pipeline layer owns its run records (and imports us)
+        run = show(run, workspace)
+    record = run or {}
     if workspace is None and record.get("folder"):
         workspace = Path(record["folder"]).parents[2]                  # <workspace>/pipelines/<name>/<run id>
     stores = Stores(workspace)
