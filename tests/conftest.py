@@ -100,3 +100,52 @@ def visible_text(dom: str) -> str:
     "Text of an HTML document with tags removed and whitespace collapsed."
     dom = re.sub(r"<(script|style)\b.*?</\1>", " ", dom, flags=re.S)
     return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", "", dom)))
+
+
+def _postgres_bin() -> Path:
+    "The folder of Debian's PostgreSQL server programs, installed (tools/apt.sh) when missing."
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"))
+    if not found:
+        run(["bash", ROOT / "tools" / "apt.sh", "postgresql"], timeout=900)
+        found = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"))
+    return found[-1].parent
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server (Debian's package) for this test session, on a free loopback port with its socket and
+    data in a private folder; yields `fresh()`, which creates an empty database and returns its URL. Stopped at the end.
+    As root the server runs as the `postgres` user (it refuses root)."""
+    import getpass
+    import uuid
+    bin_dir, folder = _postgres_bin(), Path(tempfile.mkdtemp(prefix="workbench-pg-"))
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    if as_user:
+        shutil.chown(folder, "postgres")
+    user = "postgres" if as_user else getpass.getuser()
+    data, port = folder / "data", free_port()
+    run([*as_user, bin_dir / "initdb", "-D", data, "-U", user, "--auth=trust", "-E", "UTF8", "--no-sync"])
+    run([*as_user, bin_dir / "pg_ctl", "-D", data, "-l", folder / "server.log", "-w", "-t", "60", "-o",
+         f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c max_connections=200", "start"], timeout=120)
+    import sqlalchemy as sa
+    admin = sa.create_engine(f"postgresql+psycopg://{user}@127.0.0.1:{port}/postgres", isolation_level="AUTOCOMMIT")
+
+    def fresh() -> str:
+        name = f"wb_{uuid.uuid4().hex[:12]}"
+        with admin.connect() as db:
+            db.exec_driver_sql(f"CREATE DATABASE {name}")
+        return f"postgresql://{user}@127.0.0.1:{port}/{name}"
+    try:
+        yield fresh
+    finally:
+        admin.dispose()
+        run([*as_user, bin_dir / "pg_ctl", "-D", data, "-m", "immediate", "-w", "stop"], check=False, timeout=120)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request, tmp_path, monkeypatch):
+    """A store's database, once per engine: a SQLite file, or a fresh database on the session's PostgreSQL server. The
+    workspace (weights, model cards, audit log, artifacts) is the test's own, here and in the processes it starts."""
+    monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path / "workspace"))
+    return str(tmp_path / "store.db") if request.param == "sqlite" else request.getfixturevalue("postgres")()

@@ -1,10 +1,12 @@
 """Concurrent promotions: four processes each promote a different approved version of one model to production at
 the same moment. Exactly one version ends in production, every other one is archived, each transition is recorded,
-and the audit trail's hash chain is intact with one entry per promotion."""
+and the audit trail's hash chain is intact with one entry per promotion. Every test runs twice: on SQLite (the
+embedded default) and on a real PostgreSQL server started for the session (`conftest.database`)."""
 import os
 import subprocess
 import sys
 import textwrap
+
 
 SETUP = '''
 import sys, torch
@@ -42,22 +44,21 @@ def python(code, *args, timeout=120):
                             stderr=subprocess.PIPE, text=True, env={**os.environ, "WORKBENCH_PROGRESS": "0"})
 
 
-def test_four_concurrent_promotions_leave_one_production_version(tmp_path):
-    db = tmp_path / "registry.db"
-    setup = python(SETUP, db)
+def test_four_concurrent_promotions_leave_one_production_version(database):
+    setup = python(SETUP, database)
     out, err = setup.communicate(timeout=120)
     assert setup.returncode == 0, err[-3000:]
     ops_key = out.strip().splitlines()[-1]
     import time
     start = time.time() + 3
-    workers = [python(PROMOTE, db, ops_key, v, start) for v in (1, 2, 3, 4)]
+    workers = [python(PROMOTE, database, ops_key, v, start) for v in (1, 2, 3, 4)]
     for w in workers:
         out, err = w.communicate(timeout=120)
         assert w.returncode == 0, err[-3000:]
     check = python(f'''
         from workbench.governance import Governance
         from workbench.registry import Registry
-        registry = Registry({str(db)!r})
+        registry = Registry({database!r})
         gov = Governance(registry)
         table = registry.versions("m")
         assert (table.stage == "production").sum() == 1, table
@@ -95,21 +96,20 @@ Governance(registry).promote(sys.argv[2], "m", int(sys.argv[3]), "production")
 '''
 
 
-def test_a_promotion_killed_between_change_and_record_leaves_an_unfinished_intent(tmp_path):
+def test_a_promotion_killed_between_change_and_record_leaves_an_unfinished_intent(database):
     import warnings
 
     from workbench.governance import Governance
     from workbench.registry import Registry
-    db = tmp_path / "registry.db"
-    setup = python(SETUP, db)
+    setup = python(SETUP, database)
     out, err = setup.communicate(timeout=120)
     assert setup.returncode == 0, err
     ops = out.strip().splitlines()[-1]
     for version, when in ((1, "before"), (2, "after")):
-        killed = python(KILLED_PROMOTION, db, ops, version, when)
+        killed = python(KILLED_PROMOTION, database, ops, version, when)
         killed.communicate(timeout=120)
         assert killed.returncode == -9
-    registry = Registry(db)
+    registry = Registry(database)
     gov = Governance(registry)
     stages = dict(zip(registry.versions("m").version, registry.versions("m").stage))
     assert stages[1] == "staging" and stages[2] == "production"         # killed before the move / after it

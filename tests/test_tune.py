@@ -1,5 +1,5 @@
 """Two worker processes search one Optuna study through the run store's database: no trial is lost or duplicated,
-and every trial is a tracked run of that study."""
+and every trial is a tracked run of that study. On SQLite and on a real PostgreSQL server (`conftest.database`)."""
 import os
 import subprocess
 import sys
@@ -34,9 +34,9 @@ search(RunStore(sys.argv[1]), space, train, "shared", n_trials=4, seed=int(sys.a
 '''
 
 
-def test_two_processes_search_one_study(tmp_path):
-    db = tmp_path / "runs.db"
-    env = {**os.environ, "WORKBENCH_PROGRESS": "0", "WORKBENCH_HOME": str(tmp_path / "ws")}
+def test_two_processes_search_one_study(database):
+    db = database
+    env = {**os.environ, "WORKBENCH_PROGRESS": "0"}
     workers = [subprocess.Popen([sys.executable, "-c", WORKER, str(db), str(seed)], env=env,
                                 stderr=subprocess.PIPE, text=True)
                for seed in (1, 2)]

@@ -36,8 +36,9 @@ export WORKBENCH_HOME="$scratch/workspace" WORKBENCH_PROGRESS=0 MPLBACKEND=agg
 # Two workers share two cores: one math thread each. With the default (a thread per core in every worker) the
 # spinning OpenMP threads fight over the cores and the notebook tests took 7 minutes instead of under 2.
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
-# Debian packages the tests need: chromium (docs-site browser tests), redis-server (the streaming broker)
-bash tools/apt.sh chromium redis-server || fail "3/4: could not install the Debian packages the tests need"
+# Debian packages the tests need: chromium (docs-site browser tests), redis-server (the streaming broker),
+# postgresql (the stores on a server database)
+bash tools/apt.sh chromium redis-server postgresql || fail "3/4: could not install the Debian packages the tests need"
 echo "== 3/4 notebook tests (nbdev_test)"
 # the library notebooks, the case studies' and pipelines' aside; the lessons run in step 4 as an instructor runs them,
 # in batch with papermill (tests/test_lessons.py)

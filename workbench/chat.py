@@ -35,7 +35,7 @@ from stdnum import luhn
 from torch import nn
 
 from .core import Config
-from .db import database_url, sql_engine
+from .db import create_tables, database_url, sql_engine
 from .generator import GeneratorConfig, PointerGenerator, Vocabulary, generate, prompt
 from .retrieval import BM25, Dense, Hybrid, embed, minilm
 from .serve import BodyLimit
@@ -604,7 +604,7 @@ class ContextStore:
         self.table = sa.Table("conversations", sa.MetaData(), sa.Column("id", sa.String(64), primary_key=True),
                               sa.Column("state", sa.Text, nullable=False),
                               sa.Column("updated", sa.Float, nullable=False))
-        self.table.metadata.create_all(self.engine)
+        create_tables(self.engine, self.table)
 
     def load(self, conversation_id: str) -> dict:
         "The conversation's state (a new one's is empty)."

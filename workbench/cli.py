@@ -194,11 +194,15 @@ def pipeline_run(spec: Path = typer.Argument(..., help="the pipeline's YAML spec
                  profile: str = typer.Option(None, help="a named parameter set of the spec"),
                  workers: int = typer.Option(None, help="steps run at once (default: the spec's)"),
                  warm: bool = typer.Option(True, "--warm/--cold", help="start kernels ahead of use, or on demand"),
+                 executor: str = typer.Option("local", help="where steps run: local kernels, or ray (a Ray task each)"),
+                 address: str = typer.Option(None, help="with --executor ray: the cluster (auto, host:port, ray://…); "
+                                                        "default: a private one"),
                  workspace: str = _WORKSPACE):
     "Run a pipeline: a line per step, then the report's path."
     from workbench.pipeline import run_pipeline
     overrides = _overrides(parameter, parameters_file)
-    _finish(lambda: run_pipeline(spec, overrides, profile, workspace, workers, on_event=_progress, warm=warm))
+    _finish(lambda: run_pipeline(spec, overrides, profile, workspace, workers, on_event=_progress, warm=warm,
+                                 executor=executor, address=address))
 
 @pipeline_app.command("resume")
 def pipeline_resume(run_id: str = typer.Argument(..., help="the failed run's id"), workspace: str = _WORKSPACE):

@@ -5,6 +5,7 @@
 # %% ../nbs/00a_db.ipynb #10fff74c
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -12,15 +13,30 @@ import sqlalchemy as sa
 from .core import Workspace, enable_wal
 
 # %% auto #0
-__all__ = ['sql_engine', 'database_url']
+__all__ = ['WRITE_LOCK', 'engine_is_server', 'sql_engine', 'database_url', 'create_tables']
 
 # %% ../nbs/00a_db.ipynb #a4590047
+WRITE_LOCK = 0x776f726b62656e63  # the advisory lock's key ("workbenc" as a 64-bit integer), shared by every process
+
+def engine_is_server(url: str) -> bool:
+    "Whether `url` names a server database (anything but SQLite): its connections can go stale, so they are checked."
+    return not str(url).startswith("sqlite")
+
 def sql_engine(url: str, immediate: bool = False) -> sa.engine.Engine:
     """A SQLAlchemy engine for `url`. SQLite gets WAL (readers and a writer at once) and a 30 s busy timeout (concurrent
-    writers wait instead of failing); with `immediate`, every transaction takes the write lock at BEGIN, which makes
-    read-then-write transactions of several processes run one after another (SQLAlchemy's documented recipe)."""
-    engine = sa.create_engine(url)
-    if engine.dialect.name != "sqlite":
+    writers wait instead of failing). With `immediate`, every transaction takes the database's write lock at BEGIN
+    (SQLite: `BEGIN IMMEDIATE`, SQLAlchemy's documented recipe; PostgreSQL: `WRITE_LOCK`, an advisory lock held until
+    commit), which makes read-then-write transactions of several processes run one after another."""
+    backend = sa.engine.make_url(url).get_backend_name()
+    if immediate and backend not in ("sqlite", "postgresql"):
+        raise ValueError(f"{backend} databases are not supported by stores that need one writer at a time: use SQLite "
+                         "or PostgreSQL")
+    engine = sa.create_engine(url, pool_pre_ping=engine_is_server(url))
+    if backend == "postgresql" and immediate:
+        @sa.event.listens_for(engine, "begin")
+        def _lock(connection):
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
+    if backend != "sqlite":
         return engine
 
     @sa.event.listens_for(engine, "connect")
@@ -40,12 +56,27 @@ def sql_engine(url: str, immediate: bool = False) -> sa.engine.Engine:
     return engine
 
 # %% ../nbs/00a_db.ipynb #71f5e52a
-def database_url(url: str | Path | None = None, area: str = "runs") -> str:
-    "A SQLAlchemy URL: given, or a SQLite file path made into one, or the workspace default `<area>/<area>.db`."
-    if url is None:
-        url = Workspace().path(area) / f"{area}.db"
+def database_url(url: str | Path | None = None, area: str = "runs", workspace: Workspace | None = None) -> str:
+    """A SQLAlchemy URL: `url`, else `$WORKBENCH_DB` (one server database for every store), else the workspace's SQLite
+    file `<area>/<area>.db`. A file path becomes a SQLite URL; `postgresql://` means the psycopg 3 driver."""
+    url = url or os.environ.get("WORKBENCH_DB") or (workspace or Workspace()).path(area) / f"{area}.db"
     url = str(url)
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
     if "://" in url:
         return url
     Path(url).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{Path(url).expanduser().resolve()}"
+
+# %% ../nbs/00a_db.ipynb #7b1c0e5a
+def create_tables(engine: sa.engine.Engine, *schema: sa.MetaData | sa.Table) -> None:
+    "Create what is missing of `schema` (metadata or tables); safe when several processes do it at once."
+    try:
+        with engine.begin() as db:
+            if engine.dialect.name == "postgresql":
+                db.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
+            for part in schema:
+                part.create(db, checkfirst=True) if isinstance(part, sa.Table) else part.create_all(db)
+    except sa.exc.OperationalError as e:          # SQLite: another process created it a moment earlier
+        if "already exists" not in str(e):
+            raise

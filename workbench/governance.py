@@ -23,6 +23,7 @@ from fastcore.basics import patch
 from pydantic import BaseModel, ConfigDict, Field
 
 from .core import Workspace, content_hash, cut_torn_tail, locked_file, owner_only
+from .db import create_tables
 from .registry import Registry, RegistryError, check_model_name
 
 # %% auto #0
@@ -49,11 +50,7 @@ class DatabaseAnchor:
     "Where an audit log's head (last sequence number and hash) is kept outside the log: a row in a SQL database."
     def __init__(self, engine: sa.engine.Engine, log: str):
         self.engine, self.log = engine, log
-        try:
-            heads_table.create(engine, checkfirst=True)
-        except sa.exc.OperationalError as e:            # another process created it first
-            if "already exists" not in str(e):
-                raise
+        create_tables(engine, heads_table)
 
     def get(self) -> tuple[int, str] | None:
         "The anchored (seq, hash), or None before the first entry."
@@ -318,11 +315,7 @@ class Governance:
         unknown = {a for actions in self.roles.values() for a in actions} - set(ACTIONS)
         if unknown:
             raise ValueError(f"roles grant unknown actions {sorted(unknown)}; actions: {', '.join(ACTIONS)}")
-        try:
-            gov_metadata.create_all(registry.engine)
-        except sa.exc.OperationalError as e:
-            if "already exists" not in str(e):
-                raise
+        create_tables(registry.engine, gov_metadata)
 
     # -- identity -------------------------------------------------------------------------
     def identify(self, credential: str) -> dict:

@@ -36,10 +36,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from .core import Workspace, atomic_write, content_hash
 
 # %% auto #0
-__all__ = ['RESERVED', 'KERNEL_ARGUMENTS', 'STATUS_COLOURS', 'REPORT_STYLE', 'PipelineError', 'Input', 'Step', 'Pipeline',
-           'load_pipeline', 'declared', 'plan', 'profile_gaps', 'check_parameter', 'record_outputs',
-           'kernel_environment', 'KernelPool', 'pooled_engine', 'step_parameters', 'run_pipeline', 'resume',
-           'pipeline_action', 'runs', 'show', 'spans', 'judge_readiness', 'write_report', 'timeline', 'prune']
+__all__ = ['RESERVED', 'EXECUTORS', 'KERNEL_ARGUMENTS', 'SHIPPED', 'STATUS_COLOURS', 'REPORT_STYLE', 'PipelineError', 'Input',
+           'Resources', 'Step', 'Pipeline', 'load_pipeline', 'declared', 'plan', 'profile_gaps', 'check_parameter',
+           'record_outputs', 'kernel_environment', 'KernelPool', 'pooled_engine', 'papermill_task', 'connect_ray',
+           'check_placeable', 'ray_execute', 'step_parameters', 'run_pipeline', 'resume', 'pipeline_action', 'runs',
+           'show', 'spans', 'judge_readiness', 'write_report', 'timeline', 'prune']
 
 # %% ../nbs/11_pipeline.ipynb #216cbe5d
 class PipelineError(ValueError):
@@ -69,6 +70,13 @@ class Input(BaseModel):
     def __str__(self) -> str:
         return f"file:{self.file}" if self.file is not None else f"{self.step}.{self.output}"
 
+class Resources(BaseModel):
+    "What a step needs of a machine: Ray places it where that is free (the local runner runs it where it is)."
+    model_config = ConfigDict(extra="forbid")
+    cpus: float = Field(1, gt=0)
+    gpus: float = Field(0, ge=0)
+    retries: int = Field(1, ge=0)            # on Ray: reruns after its worker process or node died
+
 class Step(BaseModel):
     "One step: a notebook, its parameters, its inputs (`param: step.output` or `param: file:path`) and its outputs."
     model_config = ConfigDict(extra="forbid")
@@ -78,6 +86,7 @@ class Step(BaseModel):
     outputs: list[str] = []
     after: list[str] = []                    # ordering without data
     timeout: float | None = None             # seconds per cell
+    resources: Resources = Resources()       # what it needs of a machine (Ray places it where that is free)
 
     def upstream(self) -> set[str]:
         "The steps this one waits for."
@@ -100,6 +109,7 @@ class Pipeline(BaseModel):
 
 # %% ../nbs/11_pipeline.ipynb #9734a29c
 RESERVED = ("step_outputs",)
+EXECUTORS = ("local", "ray")
 
 def load_pipeline(path: str | Path) -> Pipeline:
     "Read a pipeline spec from YAML; paths in it are relative to the spec's folder."
@@ -255,6 +265,8 @@ def _failure(name: str, error: Exception, timeout: float | None) -> str:
         return f"step {name!r} timed out: a cell ran longer than its {timeout:g} s limit"
     if isinstance(error, DeadKernelError):
         return f"step {name!r}: its kernel died (killed or crashed) while running"
+    if type(error).__name__ in ("WorkerCrashedError", "NodeDiedError"):     # Ray's, without importing Ray
+        return f"step {name!r}: its Ray worker died (killed or crashed) on every try"
     return f"step {name!r} failed: {type(error).__name__}: {error}"
 
 def _now() -> str:
@@ -264,7 +276,7 @@ def _now() -> str:
 class _Run:
     "One run: its plan, workspace and kernels, its steps' keys and outputs so far, and its record (kept in `run.json`)."
     def __init__(self, folder: Path, record: dict, pipeline: Pipeline, resolved: dict[str, dict], ws: Workspace,
-                 pool: KernelPool, emit: Callable[[str, str, dict], None]):
+                 pool: KernelPool | None, emit: Callable[[str, str, dict], None]):   # no pool: steps run on Ray
         self.folder, self.record, self._lock = folder, record, threading.Lock()
         self.pipeline, self.resolved, self.ws, self.pool, self.emit = pipeline, resolved, ws, pool, emit
         self.keys, self.outputs = {}, {}
@@ -375,6 +387,49 @@ def pooled_engine() -> str:
     papermill_engines.register("workbench-pool", PooledEngine)
     return "workbench-pool"
 
+# %% ../nbs/11_pipeline.ipynb #5a7c0002
+SHIPPED = ("WORKBENCH_", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "MPLBACKEND")   # settings a Ray task gets from the driver
+
+def papermill_task(notebook: str, executed: str, parameters: dict, cwd: str, timeout: float | None,
+                   env: dict[str, str]) -> dict:
+    "Execute a step's notebook with papermill in this process (a Ray worker) with the driver's `env`; where it ran."
+    import papermill
+    import ray
+    os.environ.update(env)                                   # the kernel papermill starts inherits them
+    papermill.execute_notebook(notebook, executed, parameters, cwd=cwd, progress_bar=False, kernel_name="python3",
+                               execution_timeout=timeout, extra_arguments=KERNEL_ARGUMENTS)
+    return {"node": ray.get_runtime_context().get_node_id(), "pid": os.getpid()}
+
+def connect_ray(address: str | None = None) -> None:
+    """Connect this process to the Ray cluster at `address` ('auto': the one `ray start` began on this machine; a
+    'host:port' or 'ray://…' address); None starts a private cluster for this process."""
+    import ray
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+
+def check_placeable(pipeline: Pipeline) -> None:
+    "Refuse steps that ask for more CPUs or GPUs than any node of the connected Ray cluster has."
+    import ray
+    nodes = [n["Resources"] for n in ray.nodes() if n["Alive"]]
+    for name, step in pipeline.steps.items():
+        need = {"CPU": step.resources.cpus, "GPU": step.resources.gpus}
+        if not any(all(node.get(k, 0) >= v for k, v in need.items() if v) for node in nodes):
+            most = {k: max((node.get(k, 0) for node in nodes), default=0) for k in need}
+            raise PipelineError(f"step {name!r} needs {need['CPU']:g} CPU and {need['GPU']:g} GPU; the largest node of "
+                                f"the Ray cluster has {most['CPU']:g} CPU and {most['GPU']:g} GPU")
+
+def ray_execute(step: Step, notebook: Path, executed: Path, parameters: dict) -> dict:
+    "One step's notebook as a Ray task with the step's resources and retries; where it ran. Raises what the step raised."
+    import ray
+    env = {k: v for k, v in kernel_environment().items() if k.startswith(SHIPPED)}
+    task = ray.remote(papermill_task).options(num_cpus=step.resources.cpus, num_gpus=step.resources.gpus,
+                                              max_retries=step.resources.retries, retry_exceptions=False,
+                                              name=notebook.stem)
+    try:
+        return ray.get(task.remote(str(notebook), str(executed), parameters, str(notebook.parent), step.timeout, env))
+    except ray.exceptions.RayTaskError as e:                # the step's own error, as the local runner would see it
+        raise (e.cause or e) from None
+
 # %% ../nbs/11_pipeline.ipynb #b1cc8516
 def step_parameters(run: _Run, name: str, names: set[str]) -> dict:
     "A step's parameters: the plan's, its inputs (upstream outputs, project files), the workspace if it declares one."
@@ -394,9 +449,12 @@ def _execute(run: _Run, name: str, notebook: Path, parameters: dict, names: set[
     outputs_file.unlink(missing_ok=True)
     given = {**parameters, **({"step_outputs": str(outputs_file)} if "step_outputs" in names else {})}
     try:
-        papermill.execute_notebook(str(notebook), str(executed), given, engine_name=pooled_engine(), pool=run.pool,
-                                   kernel_cwd=str(notebook.parent), progress_bar=False, kernel_name="python3",
-                                   execution_timeout=step.timeout, extra_arguments=KERNEL_ARGUMENTS)
+        if run.pool is None:                                # on Ray
+            run.update(name, placed=ray_execute(step, notebook, executed, given))
+        else:
+            papermill.execute_notebook(str(notebook), str(executed), given, engine_name=pooled_engine(), pool=run.pool,
+                                       kernel_cwd=str(notebook.parent), progress_bar=False, kernel_name="python3",
+                                       execution_timeout=step.timeout, extra_arguments=KERNEL_ARGUMENTS)
     except PipelineError as e:                              # the kernel's preload failed
         raise PipelineError(f"step {name!r}: {e}") from None
     recorded = json.loads(outputs_file.read_text()) if outputs_file.exists() else {}
@@ -442,10 +500,18 @@ def _run_step(run: _Run, name: str) -> dict:
 # %% ../nbs/11_pipeline.ipynb #04a87937
 def run_pipeline(spec: str | Path, overrides: dict | None = None, profile: str | None = None,
                  workspace: str | Path | None = None, workers: int | None = None, run_id: str | None = None,
-                 on_event: Callable[[str, str, dict], None] | None = None, warm: bool = True) -> dict:
-    "Run (or, with an existing `run_id`, resume) a pipeline; the run's record. Raises `PipelineError` if a step failed."
+                 on_event: Callable[[str, str, dict], None] | None = None, warm: bool = True,
+                 executor: str = "local",           # or "ray": each step a Ray task
+                 address: str | None = None) -> dict:  # the Ray cluster ('auto', 'host:port'); None: a private one
+    """Run (or, with an existing `run_id`, resume) a pipeline; the run's record. Raises `PipelineError` if a step failed.
+    Steps run in local kernels, or as Ray tasks with `executor="ray"`."""
+    if executor not in EXECUTORS:
+        raise PipelineError(f"unknown executor {executor!r}; executors: {', '.join(EXECUTORS)}")
     pipeline = load_pipeline(spec)
     resolved = plan(pipeline, overrides, profile)
+    if executor == "ray":
+        connect_ray(address)
+        check_placeable(pipeline)
     ws, workers = Workspace(workspace), workers or pipeline.workers
     run_id = run_id or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S-") + uuid.uuid4().hex[:6]
     folder = ws.path("pipelines", pipeline.name) / run_id
@@ -453,15 +519,17 @@ def run_pipeline(spec: str | Path, overrides: dict | None = None, profile: str |
     previous = json.loads((folder / "run.json").read_text()) if (folder / "run.json").exists() else {}
     record = {"pipeline": pipeline.name, "spec": str(Path(spec).resolve()), "run_id": run_id, "folder": str(folder),
               "overrides": overrides or {}, "profile": profile, "status": "running", "started": _now(),
-              "attempts": previous.get("attempts", 0) + 1, "steps": {}}
-    pool = KernelPool(spares=workers if warm else 0, preload=pipeline.preload if warm else [])   # cold: on demand
+              "attempts": previous.get("attempts", 0) + 1, "executor": executor, "address": address, "steps": {}}
+    pool = (KernelPool(spares=workers if warm else 0, preload=pipeline.preload if warm else [])   # cold: on demand
+            if executor == "local" else None)
     run = _Run(folder, record, pipeline, resolved, ws, pool, on_event or (lambda *args: None))
     run.save()
     started = time.perf_counter()
     try:
         failed = _schedule(pipeline, functools.partial(_run_step, run), run.outputs, workers, run, run.emit)
     finally:
-        pool.close()
+        if pool is not None:
+            pool.close()
     run.record.update(status="failed" if failed else "succeeded", ended=_now(),
                       seconds=round(time.perf_counter() - started, 3))
     judge_readiness(run.record, folder)
@@ -504,10 +572,11 @@ def _schedule(pipeline: Pipeline, execute, outputs: dict, workers: int, run: _Ru
     return failures
 
 def resume(run_id: str, workspace: str | Path | None = None, on_event=None) -> dict:
-    "Continue a failed run in its folder: steps that succeeded come from the cache, the others run."
+    """Continue a failed run in its folder, with the executor it ran on: steps that succeeded come from the cache, the
+    others run."""
     record = show(run_id, workspace)
     return run_pipeline(record["spec"], record["overrides"], record["profile"], workspace, run_id=run_id,
-                        on_event=on_event)
+                        on_event=on_event, executor=record.get("executor", "local"), address=record.get("address"))
 
 # %% ../nbs/11_pipeline.ipynb #6923cd95
 def pipeline_action(spec: str | Path, overrides: dict | None = None, profile: str | None = None,

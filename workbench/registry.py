@@ -16,7 +16,7 @@ from torch import nn
 
 from .core import (NAME_RULE, Workspace, atomic_write, content_hash, durable, json_config, owner_only,
                             valid_name)
-from .db import database_url, sql_engine
+from .db import create_tables, database_url, sql_engine
 from .models import build_model, model_spec
 
 # %% auto #0
@@ -80,11 +80,7 @@ class Registry:
                                              else Workspace().path("registry"))
         if self.engine.dialect.name == "sqlite" and self.engine.url.database not in (None, "", ":memory:"):
             owner_only(self.engine.url.database)        # who registered what, and the users' key hashes: owner only
-        try:
-            metadata.create_all(self.engine)
-        except sa.exc.OperationalError as e:
-            if "already exists" not in str(e):
-                raise
+        create_tables(self.engine, metadata)
 
     def __repr__(self) -> str:
         return f"Registry({self.url!r})"

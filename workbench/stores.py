@@ -5,30 +5,37 @@
 # %% ../nbs/08a_stores.ipynb #8bb1a105
 from __future__ import annotations
 
+import os
 from functools import cached_property
 from pathlib import Path
 
 from fastcore.basics import patch
 
 from .core import Workspace
+from .db import database_url
 
 # %% auto #0
 __all__ = ['Stores']
 
 # %% ../nbs/08a_stores.ipynb #0b414162
 class Stores:
-    "The stores of one workspace, each opened on first use: `data`, `features`, `runs`, `registry`, `governance`."
-    def __init__(self, workspace: Workspace | str | Path | None = None):  # default: `$WORKBENCH_HOME` or ./workspace
+    """The stores of one workspace, each opened on first use: `data`, `features`, `runs`, `registry`, `governance`;
+    tables in the database at `db`, datasets under the fsspec URL `data` (defaults: the workspace's own files)."""
+    def __init__(self, workspace: Workspace | str | Path | None = None,  # default: `$WORKBENCH_HOME` or ./workspace
+                 db: str | None = None,                                   # default: `$WORKBENCH_DB`, else SQLite files
+                 data: str | None = None):                                # default: `$WORKBENCH_DATA`, else `data/`
         self.workspace = workspace if isinstance(workspace, Workspace) else Workspace(workspace or None)
+        self.db = db or os.environ.get("WORKBENCH_DB")
+        self.data_url = data or os.environ.get("WORKBENCH_DATA") or str(self.workspace.path("data"))
 
     def __repr__(self) -> str:
         return f"Stores({str(self.workspace.root)!r})"
 
     @cached_property
     def data(self):
-        "The `DataStore` (`data/`)."
+        "The `DataStore` (`data/`, or the `data` URL)."
         from workbench.data import DataStore
-        return DataStore(self.workspace.path("data"))
+        return DataStore(self.data_url)
 
     @cached_property
     def features(self):
@@ -38,15 +45,15 @@ class Stores:
 
     @cached_property
     def runs(self):
-        "The tracking `RunStore` (`runs/runs.db`)."
+        "The tracking `RunStore` (`runs/runs.db`, or `db`; artifacts in `runs/artifacts/`)."
         from workbench.tracking import RunStore
-        return RunStore(self.workspace.path("runs") / "runs.db")
+        return RunStore(database_url(self.db, "runs", self.workspace), self.workspace.path("runs", "artifacts"))
 
     @cached_property
     def registry(self):
-        "The model `Registry` (`registry/registry.db`, weights and model cards beside it)."
+        "The model `Registry` (`registry/registry.db`, or `db`; weights and model cards in `registry/`)."
         from workbench.registry import Registry
-        return Registry(self.workspace.path("registry") / "registry.db")
+        return Registry(database_url(self.db, "registry", self.workspace), self.workspace.path("registry"))
 
     @cached_property
     def governance(self):

@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable
 import sqlalchemy as sa
 
 from .core import Workspace, content_hash, environment_info, json_config
-from .db import database_url, sql_engine
+from .db import create_tables, database_url, sql_engine
 
 # %% auto #0
 __all__ = ['metadata', 'runs_table', 'metrics_table', 'artifacts_table', 'TrackingError', 'finite_metric', 'git_state',
@@ -105,11 +105,7 @@ class RunStore:
         else:
             default_artifacts = Workspace().path("runs", "artifacts")
         self.artifacts = Path(artifacts) if artifacts else default_artifacts
-        try:
-            metadata.create_all(self.engine)
-        except sa.exc.OperationalError as e:          # another process created the tables a moment earlier
-            if "already exists" not in str(e):
-                raise
+        create_tables(self.engine, metadata)
         self.reap()
 
     def __repr__(self) -> str:

@@ -1,0 +1,168 @@
+"""Pipelines on a real Ray cluster started by the test: a head and a worker node, one CPU each, as `ray start`
+processes on loopback. Steps run as Ray tasks placed by their declared resources (two steps at once land on the two
+nodes), give the same outputs as local kernels, a step asking for a GPU the cluster lacks is refused before anything
+runs, and a step whose Ray worker is killed mid-step is retried, or, with no retries left, reported and resumed."""
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from conftest import BIN, free_port
+from workbench.pipeline import PipelineError, resume, run_pipeline
+
+SLEEP_S = 4          # how long the two parallel steps overlap
+
+
+def notebook(path: Path, parameters: str, *cells: str) -> None:
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                           "language": "python"}})
+    first = nbformat.v4.new_code_cell(parameters, metadata={"tags": ["parameters"]})
+    nb.cells = [first, *map(nbformat.v4.new_code_cell, cells)]
+    nbformat.write(nb, path)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    "A two-node Ray cluster (head + worker, 1 CPU each, no GPU) for this module: its address."
+    port, temp = free_port(), tempfile.mkdtemp(prefix="ray-", dir="/tmp")     # short: Ray's socket paths have a limit
+    token = Path(temp) / "token"                 # Ray's token authentication, with a token of this cluster's own
+    token.write_text(secrets.token_hex(32))
+    auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token)}
+    saved = {k: os.environ.get(k) for k in auth}
+    os.environ.update(auth)                      # this process is the driver: it authenticates the same way
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    common = ["--block", "--num-cpus=1", "--num-gpus=0", "--object-store-memory=100000000", "--disable-usage-stats"]
+    head = subprocess.Popen([BIN / "ray", "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1",
+                             "--include-dashboard=false", f"--temp-dir={temp}", *common], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    address = f"127.0.0.1:{port}"
+    nodes = []
+    try:
+        import ray
+        deadline = time.time() + 90
+        worker = None
+        while time.time() < deadline:
+            if worker is None and subprocess.run([BIN / "ray", "health-check", f"--address={address}"],
+                                                 env=env, capture_output=True).returncode == 0:
+                worker = subprocess.Popen([BIN / "ray", "start", f"--address={address}", "--node-ip-address=127.0.0.1",
+                                           *common], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                nodes.append(worker)
+                ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+            if worker is not None and sum(n["Alive"] for n in ray.nodes()) == 2:
+                break
+            assert head.poll() is None, f"ray head exited: {head.stderr.read()[-2000:]}"
+            time.sleep(0.5)
+        else:
+            pytest.fail("the Ray cluster did not come up with two nodes in 90 s")
+        yield address
+    finally:
+        import ray
+        ray.shutdown()
+        for process in [*nodes, head]:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        shutil.rmtree(temp, ignore_errors=True)
+        for k, v in saved.items():
+            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+
+
+@pytest.fixture
+def toy(tmp_path):
+    "Two independent steps that take a while, and a third that joins them."
+    body = f"import os, time\ntime.sleep({SLEEP_S})\nfrom workbench.pipeline import record_outputs\n"
+    notebook(tmp_path / "a.ipynb", "n = 3\nstep_outputs = ''", body + "record_outputs(step_outputs, values=list(range(n)))")
+    notebook(tmp_path / "b.ipynb", "n = 3\nstep_outputs = ''", body + "record_outputs(step_outputs, total=n * 10)")
+    notebook(tmp_path / "c.ipynb", "values = []\ntotal = 0\nstep_outputs = ''",
+             "from workbench.pipeline import record_outputs\nrecord_outputs(step_outputs, answer=sum(values) + total)")
+    spec = {"name": "toy", "workers": 2, "steps": {
+        "a": {"notebook": "a.ipynb", "outputs": ["values"]},
+        "b": {"notebook": "b.ipynb", "outputs": ["total"]},
+        "c": {"notebook": "c.ipynb", "inputs": {"values": "a.values", "total": "b.total"}, "outputs": ["answer"]}}}
+    (tmp_path / "toy.yaml").write_text(yaml.safe_dump(spec))
+    return tmp_path / "toy.yaml"
+
+
+def test_steps_run_as_ray_tasks_across_nodes_with_the_local_outputs(cluster, toy, tmp_path):
+    on_ray = run_pipeline(toy, workspace=tmp_path / "ray-ws", executor="ray", address=cluster)
+    local = run_pipeline(toy, workspace=tmp_path / "local-ws")
+    assert on_ray["status"] == local["status"] == "succeeded"
+    outputs = lambda record: {name: step["outputs"] for name, step in record["steps"].items()}
+    assert outputs(on_ray) == outputs(local) == {"a": {"values": [0, 1, 2]}, "b": {"total": 30}, "c": {"answer": 33}}
+    placed = {name: step["placed"] for name, step in on_ray["steps"].items()}
+    assert placed["a"]["node"] != placed["b"]["node"], "two 1-CPU steps at once fill both 1-CPU nodes"
+    assert all(p["pid"] != os.getpid() for p in placed.values())          # in Ray workers, not in the driver
+    assert on_ray["executor"] == "ray" and (Path(on_ray["folder"]) / "report.html").is_file()
+    again = run_pipeline(toy, workspace=tmp_path / "ray-ws", executor="ray", address=cluster)
+    assert {s["status"] for s in again["steps"].values()} == {"cached"}     # the same cache as local runs
+
+
+def test_a_step_needing_a_gpu_the_cluster_lacks_is_refused_before_anything_runs(cluster, toy, tmp_path):
+    spec = yaml.safe_load(toy.read_text())
+    spec["steps"]["b"]["resources"] = {"gpus": 1}
+    toy.write_text(yaml.safe_dump(spec))
+    with pytest.raises(PipelineError, match="step 'b' needs 1 CPU and 1 GPU; the largest node of the Ray cluster has "
+                                            "1 CPU and 0 GPU"):
+        run_pipeline(toy, workspace=tmp_path / "ws", executor="ray", address=cluster)
+    assert not (tmp_path / "ws" / "pipelines").exists()
+
+
+KILLABLE = '''
+import os, time
+from pathlib import Path
+attempt = Path(marks) / f"attempt-{len(list(Path(marks).iterdir()))}"
+attempt.write_text(str(os.getppid()))           # the Ray worker running this step (papermill started this kernel)
+while Path(marks, "attempt-0").exists() and len(list(Path(marks).iterdir())) == 1:
+    time.sleep(0.2)                                # the first attempt waits to be killed
+from workbench.pipeline import record_outputs
+record_outputs(step_outputs, attempts=len(list(Path(marks).iterdir())))
+'''
+
+
+def killed_worker(marks: Path, timeout: float = 120) -> int:
+    "Wait for the step's first attempt, SIGKILL its Ray worker; the pid."
+    deadline = time.time() + timeout
+    while not (marks / "attempt-0").exists():
+        assert time.time() < deadline, "the step never started"
+        time.sleep(0.2)
+    time.sleep(0.2)
+    pid = int((marks / "attempt-0").read_text())
+    os.kill(pid, signal.SIGKILL)
+    return pid
+
+
+@pytest.mark.parametrize("retries", [1, 0])
+def test_a_step_whose_worker_is_killed_is_retried_or_reported_and_resumed(cluster, tmp_path, retries):
+    import threading
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    notebook(tmp_path / "slow.ipynb", f"marks = {str(marks)!r}\nstep_outputs = ''", KILLABLE)
+    spec = {"name": "killable", "steps": {"slow": {"notebook": "slow.ipynb", "outputs": ["attempts"],
+                                                   "resources": {"retries": retries}}}}
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(spec))
+    killed = []
+    killer = threading.Thread(target=lambda: killed.append(killed_worker(marks)))
+    killer.start()
+    if retries:
+        record = run_pipeline(tmp_path / "p.yaml", workspace=tmp_path / "ws", executor="ray", address=cluster)
+        killer.join()
+        assert record["steps"]["slow"]["outputs"] == {"attempts": 2}           # Ray ran it again on a new worker
+        assert record["steps"]["slow"]["placed"]["pid"] != killed[0]
+        return
+    with pytest.raises(PipelineError, match="step 'slow': its Ray worker died") as failure:
+        run_pipeline(tmp_path / "p.yaml", workspace=tmp_path / "ws", executor="ray", address=cluster)
+    killer.join()
+    run_id = str(failure.value).split(" run ", 1)[1].split()[0]
+    record = resume(run_id, tmp_path / "ws")
+    assert record["status"] == "succeeded" and record["executor"] == "ray" and record["attempts"] == 2
+    assert record["steps"]["slow"]["outputs"] == {"attempts": 2}
