@@ -6,12 +6,14 @@ import os
 import secrets
 import shutil
 import signal
+import sys
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 import yaml
 
@@ -166,3 +168,49 @@ def test_a_step_whose_worker_is_killed_is_retried_or_reported_and_resumed(cluste
     record = resume(run_id, tmp_path / "ws")
     assert record["status"] == "succeeded" and record["executor"] == "ray" and record["attempts"] == 2
     assert record["steps"]["slow"]["outputs"] == {"attempts": 2}
+
+
+class Flat:
+    "Digits are 8x8 images; the model reads them flat (a predictor subclass, shipped to the Ray workers by value)."
+    def validate(self, inputs):
+        return super().validate(np.asarray(inputs).reshape(len(inputs), -1))
+
+
+def test_batch_scoring_on_ray_equals_local_and_resumes_a_crashed_local_run(cluster, tmp_path):
+    import ray.cloudpickle
+    import torch
+
+    from workbench.batch import score_dataset
+    from workbench.data import DataStore
+    from workbench.models import MLP, MLPConfig
+    from workbench.registry import Registry
+    from workbench.serve import Predictor
+    from workbench.sources import ingest_source
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])    # a test module is not importable on workers
+    store, registry = DataStore(tmp_path / "data"), Registry(tmp_path / "registry.db")
+    digits = ingest_source(store, "digits")
+    torch.manual_seed(0)
+    registry.register("digits", MLP(MLPConfig(in_features=64, hidden=[16], out_features=10)),
+                      {"shape": [None, 64]}, {"shape": [None, 10]})
+    FlatPredictor = type("FlatPredictor", (Flat, Predictor), {})
+
+    class Crashing(FlatPredictor):
+        def predict(self, x, calls=[]):
+            calls.append(1)
+            if len(calls) == 4:
+                raise RuntimeError("injected crash on the fourth chunk")
+            return super().predict(x)
+
+    work = tmp_path / "work"
+    with pytest.raises(RuntimeError, match="injected crash"):
+        score_dataset(store, digits.ref, Crashing(registry, "digits@1"), "crashed", chunk_size=200, work=work)
+    assert len(list(work.rglob("chunk-*.npy"))) == 3
+    finished = score_dataset(store, digits.ref, FlatPredictor(registry, "digits@1"), "finished", chunk_size=200,
+                             work=work, executor="ray", address=cluster)            # the other 6 chunks, on Ray
+    on_ray = score_dataset(store, digits.ref, FlatPredictor(registry, "digits@1"), "on-ray", chunk_size=200,
+                           executor="ray", address=cluster)
+    local = score_dataset(store, digits.ref, FlatPredictor(registry, "digits@1"), "local", chunk_size=200)
+    outputs = {c.name: store.arrays(c.name)["outputs"] for c in (finished, on_ray, local)}
+    assert outputs["local"].shape == (1797, 10)
+    assert np.array_equal(outputs["on-ray"], outputs["local"]) and np.array_equal(outputs["finished"], outputs["local"])
+    assert on_ray.parents == [digits.ref] and "model digits@1" in on_ray.source

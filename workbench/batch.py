@@ -5,22 +5,52 @@
 # %% ../nbs/09b_batch.ipynb #9aff5820
 from __future__ import annotations
 
+import functools
 import shutil
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
-from .core import Workspace, atomic_open, progress
+from .core import Workspace, atomic_open, connect_ray, progress, ray_results
 from .data import DatasetCard, DataStore
+from .registry import Registry
 from .serve import Predictor
 
 # %% auto #0
-__all__ = ['score_dataset']
+__all__ = ['score_chunk', 'score_dataset']
 
 # %% ../nbs/09b_batch.ipynb #8dc32922
+@functools.cache
+def _rebuilt(kind: type, url: str, root: str, ref: str, backend: str) -> Predictor:
+    "The predictor a Ray worker builds once per model version."
+    return kind(Registry(url, root), ref, backend=backend)
+
+def score_chunk(kind: type, url: str, root: str, ref: str, backend: str, rows: np.ndarray) -> np.ndarray:
+    "One chunk's outputs, computed where Ray placed the task, by a `kind` predictor of `ref` from the registry at `url`."
+    predictor = _rebuilt(kind, url, root, ref, backend)
+    return predictor.predict(predictor.validate(rows)).numpy()
+
+def _scored(predictor: Predictor, chunks: dict[int, np.ndarray], executor: str,
+            address: str | None) -> Iterator[tuple[int, np.ndarray]]:
+    "`(index, outputs)` for each chunk, in this process or as Ray tasks (in the order they finish)."
+    if executor == "local":
+        for i, rows in chunks.items():
+            yield i, predictor.predict(predictor.validate(rows)).numpy()
+        return
+    import ray
+    connect_ray(address)
+    task, pinned = ray.remote(score_chunk), f"{predictor.name}@{predictor.version}"
+    where = (type(predictor), predictor.registry.url, str(predictor.registry.root), pinned, predictor.backend)
+    yield from ray_results({task.remote(*where, rows): i for i, rows in chunks.items()})
+
 def score_dataset(store: DataStore, ref: str, predictor: Predictor, output: str, array: str = "x",
-                  chunk_size: int = 256, work: str | Path | None = None) -> DatasetCard:
+                  chunk_size: int = 256, work: str | Path | None = None,
+                  executor: str = "local",              # or "ray": each chunk a Ray task
+                  address: str | None = None) -> DatasetCard:  # the Ray cluster ('auto', 'host:port'); None: a private one
     "Score array `array` of dataset version `ref` chunk by chunk (resumably); register the outputs as dataset `output`."
+    if executor not in ("local", "ray"):
+        raise ValueError(f"unknown executor {executor!r}; executors: local, ray")
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     card = store.card(ref)
@@ -33,12 +63,12 @@ def score_dataset(store: DataStore, ref: str, predictor: Predictor, output: str,
     work.mkdir(parents=True, exist_ok=True)
     starts = range(0, len(data), chunk_size)
     chunk = lambda i: work / f"chunk-{i:06d}.npy"
-    todo = [i for i in range(len(starts)) if not chunk(i).exists()]
-    for i in progress(todo, desc=f"scoring {card.ref} with {predictor.name}@{predictor.version}"):
-        rows = data[starts[i]:starts[i] + chunk_size]
-        outputs = predictor.predict(predictor.validate(rows)).numpy()
-        with atomic_open(chunk(i)) as f:                      # a crash mid-write leaves no chunk behind
-            np.save(f, outputs)
+    todo = {i: data[starts[i]:starts[i] + chunk_size] for i in range(len(starts)) if not chunk(i).exists()}
+    with progress(total=len(todo), desc=f"scoring {card.ref} with {predictor.name}@{predictor.version}") as bar:
+        for i, outputs in _scored(predictor, todo, executor, address):
+            with atomic_open(chunk(i)) as f:                  # a crash mid-write leaves no chunk behind
+                np.save(f, outputs)
+            bar.update()
     outputs = np.concatenate([np.load(chunk(i)) for i in range(len(starts))])
     result = store.ingest_tensors(output, {"outputs": outputs, "predictions": outputs.argmax(-1)},
                                   source=f"model {predictor.name}@{predictor.version} (weights sha256 {weights[:16]}…) "

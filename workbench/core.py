@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 __all__ = ['WORKSPACE_LAYOUT', 'NAME_RULE', 'ConfigError', 'parse_override', 'Config', 'json_config', 'seed_everything',
            'DeviceError', 'available_devices', 'get_device', 'Workspace', 'progress', 'content_hash', 'fsync_dir',
            'atomic_open', 'atomic_write', 'durable', 'owner_only', 'file_lock', 'locked_file', 'cut_torn_tail',
-           'valid_name', 'enable_wal', 'environment_info']
+           'connect_ray', 'ray_results', 'valid_name', 'enable_wal', 'environment_info']
 
 # %% ../nbs/00_core.ipynb #853dbccd
 class ConfigError(ValueError):
@@ -392,6 +392,24 @@ def cut_torn_tail(f) -> bytes:
     f.flush()
     os.fsync(f.fileno())
     return torn
+
+# %% ../nbs/00_core.ipynb #5a7c1002
+def connect_ray(address: str | None = None) -> None:
+    "Join the Ray cluster at `address` ('auto', 'host:port', 'ray://…'; None: start a private one), once per process."
+    import ray
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+
+def ray_results(pending: dict) -> Iterator[tuple[Any, Any]]:
+    "`(key, result)` for each Ray task in `pending` (`{object_ref: key}`) as it finishes; a task's error re-raised as is."
+    import ray
+    pending = dict(pending)
+    while pending:
+        (done,), _ = ray.wait(list(pending), num_returns=1)
+        try:
+            yield pending.pop(done), ray.get(done)
+        except ray.exceptions.RayTaskError as e:
+            raise (e.cause or e) from None
 
 # %% ../nbs/00_core.ipynb #2b7e4c1d
 NAME_RULE = "use 1-128 letters, digits, '-', '_' or '.', starting with a letter or digit"

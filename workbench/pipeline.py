@@ -33,14 +33,14 @@ from typing import Any, Callable
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .core import Workspace, atomic_write, content_hash
+from .core import Workspace, atomic_write, connect_ray, content_hash, ray_results
 
 # %% auto #0
 __all__ = ['RESERVED', 'EXECUTORS', 'KERNEL_ARGUMENTS', 'SHIPPED', 'STATUS_COLOURS', 'REPORT_STYLE', 'PipelineError', 'Input',
            'Resources', 'Step', 'Pipeline', 'load_pipeline', 'declared', 'plan', 'profile_gaps', 'check_parameter',
-           'record_outputs', 'kernel_environment', 'KernelPool', 'pooled_engine', 'papermill_task', 'connect_ray',
-           'check_placeable', 'ray_execute', 'step_parameters', 'run_pipeline', 'resume', 'pipeline_action', 'runs',
-           'show', 'spans', 'judge_readiness', 'write_report', 'timeline', 'prune']
+           'record_outputs', 'kernel_environment', 'KernelPool', 'pooled_engine', 'papermill_task', 'check_placeable',
+           'ray_execute', 'step_parameters', 'run_pipeline', 'resume', 'pipeline_action', 'runs', 'show', 'spans',
+           'judge_readiness', 'write_report', 'timeline', 'prune']
 
 # %% ../nbs/11_pipeline.ipynb #216cbe5d
 class PipelineError(ValueError):
@@ -400,13 +400,6 @@ def papermill_task(notebook: str, executed: str, parameters: dict, cwd: str, tim
                                execution_timeout=timeout, extra_arguments=KERNEL_ARGUMENTS)
     return {"node": ray.get_runtime_context().get_node_id(), "pid": os.getpid()}
 
-def connect_ray(address: str | None = None) -> None:
-    """Connect this process to the Ray cluster at `address` ('auto': the one `ray start` began on this machine; a
-    'host:port' or 'ray://…' address); None starts a private cluster for this process."""
-    import ray
-    if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-
 def check_placeable(pipeline: Pipeline) -> None:
     "Refuse steps that ask for more CPUs or GPUs than any node of the connected Ray cluster has."
     import ray
@@ -425,10 +418,8 @@ def ray_execute(step: Step, notebook: Path, executed: Path, parameters: dict) ->
     task = ray.remote(papermill_task).options(num_cpus=step.resources.cpus, num_gpus=step.resources.gpus,
                                               max_retries=step.resources.retries, retry_exceptions=False,
                                               name=notebook.stem)
-    try:
-        return ray.get(task.remote(str(notebook), str(executed), parameters, str(notebook.parent), step.timeout, env))
-    except ray.exceptions.RayTaskError as e:                # the step's own error, as the local runner would see it
-        raise (e.cause or e) from None
+    ref = task.remote(str(notebook), str(executed), parameters, str(notebook.parent), step.timeout, env)
+    return next(ray_results({ref: notebook.stem}))[1]     # the step's own error, as the local runner would see it
 
 # %% ../nbs/11_pipeline.ipynb #b1cc8516
 def step_parameters(run: _Run, name: str, names: set[str]) -> dict:
