@@ -149,3 +149,45 @@ def database(request, tmp_path, monkeypatch):
     workspace (weights, model cards, audit log, artifacts) is the test's own, here and in the processes it starts."""
     monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path / "workspace"))
     return str(tmp_path / "store.db") if request.param == "sqlite" else request.getfixturevalue("postgres")()
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A local S3-compatible server (moto's server mode, a real HTTP server process on a free loopback port) for this
+    test session: yields the environment that points boto3/s3fs at it (AWS_ENDPOINT_URL and test credentials)."""
+    port = free_port()
+    env = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "workbench-test",
+           "AWS_SECRET_ACCESS_KEY": "workbench-test", "AWS_DEFAULT_REGION": "us-east-1"}
+    log = tempfile.NamedTemporaryFile(prefix="moto-", suffix=".log")      # it logs every request: never a pipe
+    server = subprocess.Popen([BIN / "moto_server", "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=log)
+    try:
+        import time
+        deadline = time.time() + 60
+        while True:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert server.poll() is None and time.time() < deadline, \
+                f"moto_server did not start: {Path(log.name).read_text()[-2000:]}"
+            time.sleep(0.1)
+        yield env
+    finally:
+        server.send_signal(signal.SIGINT)                  # werkzeug's server stops on Ctrl-C
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+@pytest.fixture
+def bucket(s3_server, monkeypatch):
+    "A fresh bucket on the session's S3 server, this process's S3 settings pointing there: its `s3://` URL."
+    import uuid
+
+    import fsspec
+    for k, v in s3_server.items():
+        monkeypatch.setenv(k, v)
+    name = f"workbench-{uuid.uuid4().hex[:12]}"
+    fsspec.filesystem("s3", skip_instance_cache=True).mkdir(name)
+    return f"s3://{name}"

@@ -89,13 +89,17 @@ class ObjectStore:
         return sorted(self.fs.ls(folder, detail=False)) if self.fs.exists(folder) else []
 
     def create(self, tmp: str, path: str) -> None:
-        "Move `tmp` to `path` only if nothing is there; `FileExistsError` otherwise (atomic on local disks)."
+        """Move `tmp` to `path` only if nothing is there; `FileExistsError` otherwise. Atomic on local disks (a hard
+        link) and on S3 (a conditional write, `If-None-Match: *`); other object stores: checked, then written."""
         self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
         self.durable(tmp)
         if isinstance(self.fs, LocalFileSystem):
             os.link(tmp, path)  # fails if `path` exists, with no window between check and create
             return
-        if self.fs.exists(path):  # object stores have no portable create-if-absent: best effort
+        if "s3" in self.fs.protocol:  # the server refuses the write if `path` exists, with no window either
+            self.fs.pipe_file(path, self.fs.cat_file(tmp), mode="create")
+            return
+        if self.fs.exists(path):  # no portable create-if-absent elsewhere: a window remains (see the docs page)
             raise FileExistsError(path)
         self.fs.mv(tmp, path)
 
@@ -284,18 +288,18 @@ class DataStore:
     def __repr__(self) -> str:
         return f"DataStore({self.objects.url!r})"
 
+    def _listing(self, folder: str) -> list[str]:
+        "The names in `folder` as the store holds them now (fsspec caches object-store listings: refreshed first)."
+        self.fs.invalidate_cache(folder)
+        return [p.rstrip("/").split("/")[-1] for p in self.fs.ls(folder, detail=False)] if self.fs.exists(folder) else []
+
     def datasets(self) -> list[str]:
         "Names of every dataset."
-        base = f"{self.root}/datasets"
-        return sorted(p.rstrip("/").split("/")[-1] for p in self.fs.ls(base,
-                                                                       detail=False)) if self.fs.exists(base) else []
+        return sorted(self._listing(f"{self.root}/datasets"))
 
     def versions(self, name: str) -> list[int]:
         "Versions of dataset `name`, oldest first."
-        base = f"{self.root}/datasets/{check_name(name)}"
-        if not self.fs.exists(base):
-            return []
-        return sorted(int(p.rstrip("/").split("/")[-1].removesuffix(".yaml")) for p in self.fs.ls(base, detail=False)
+        return sorted(int(p.removesuffix(".yaml")) for p in self._listing(f"{self.root}/datasets/{check_name(name)}")
                       if p.endswith(".yaml"))
 
     def card(self, name: str, version: int | str = "latest") -> DatasetCard:

@@ -115,9 +115,6 @@ class FeatureStore:
     "Feature views (versioned), a DuckDB offline store over their Parquet objects, and a SQLite online store."
     def __init__(self, data: DataStore | None = None, root: str | Path | None = None):
         self.data = data or DataStore()
-        if not isinstance(self.data.fs, LocalFileSystem):
-            raise FeatureError("the feature store reads Parquet objects with DuckDB and needs a local data store; "
-                               f"got {self.data.objects.url}")
         self.root = Path(root) if root is not None else Workspace().path("features")
         self.root.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()  # one SQLite connection per thread
@@ -203,10 +200,20 @@ def _build(self: FeatureStore, view: FeatureView) -> pd.DataFrame:
 
 @patch
 def parquet(self: FeatureStore, name: str, version: int | str = "latest") -> str:
-    "Path of the Parquet object holding a view version's offline table (for DuckDB)."
+    "Path (or object-store URL) of the Parquet object holding a view version's offline table (for DuckDB)."
     ref = self.view(name, version).dataset
     card = self.data.card(ref)
-    return self.data.objects.path(card.objects["table.parquet"])
+    path = self.data.objects.path(card.objects["table.parquet"])
+    return path if isinstance(self.data.fs, LocalFileSystem) else self.data.fs.unstrip_protocol(path)
+
+@patch
+def _offline(self: FeatureStore) -> duckdb.DuckDBPyConnection:
+    "A DuckDB connection in UTC that reads the data store's objects, wherever they are (fsspec, e.g. S3)."
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    if not isinstance(self.data.fs, LocalFileSystem):
+        con.register_filesystem(self.data.fs)     # DuckDB reads s3://… through the data store's own fsspec filesystem
+    return con
 
 # %% ../nbs/02_features.ipynb #09c65707
 def _typed(series: pd.Series, feature: Feature, view: str) -> pd.Series:
@@ -275,8 +282,7 @@ def get_historical_features(self: FeatureStore, entity_df: pd.DataFrame, feature
         joins.append(f"ASOF LEFT JOIN read_parquet(${alias}) {alias} ON e.{_quote(view.join_key)} = "
                      f"{alias}.{_quote(view.join_key)} AND e.{_quote(timestamp)} >= {alias}.{_quote(view.timestamp)}")
     query = f"SELECT {', '.join(select)} FROM entities e {' '.join(joins)} ORDER BY e.__row"
-    with duckdb.connect() as con:
-        con.execute("SET TimeZone = 'UTC'")
+    with self._offline() as con:
         con.register("entities", entities)
         result = con.execute(query, paths).df()
     result = result.drop(columns="__row")
@@ -318,8 +324,7 @@ def materialize(self: FeatureStore, name: str, start: dt.datetime, end: dt.datet
              f"WHERE {_quote(view.timestamp)} >= $start AND {_quote(view.timestamp)} < $end "
              f"QUALIFY row_number() OVER (PARTITION BY {_quote(view.join_key)} ORDER BY "
              f"{_quote(view.timestamp)} DESC) = 1")
-    with duckdb.connect() as con:
-        con.execute("SET TimeZone = 'UTC'")
+    with self._offline() as con:
         latest = con.execute(query, {"path": str(self.parquet(name, version)), "start": start.to_pydatetime(),
                                      "end": end.to_pydatetime()}).df()
     table, con = _table(view.name, version), self._online()
