@@ -105,7 +105,18 @@ class Pipeline(BaseModel):
     profiles: dict[str, dict[str, Any]] = {}
     workers: int = Field(1, ge=1)
     preload: list[str] = []                  # modules warm kernels import before a step is handed one
+    resources: dict[str, dict[str, Resources]] = {}   # per profile, per step: what it needs (`gpu-full: {train: …}`)
     root: Path = Path(".")                   # the folder notebook and file paths are relative to
+
+    def placed(self, profile: str | None) -> "Pipeline":
+        "This spec with each step's resources as `profile` sets them (a profile states what its sizes need)."
+        needs = self.resources.get(profile, {}) if profile else {}
+        unknown = sorted(set(needs) - set(self.steps))
+        if unknown:
+            raise PipelineError(f"resources of profile {profile!r} name unknown step(s) {', '.join(map(repr, unknown))}")
+        steps = {name: step.model_copy(update={"resources": needs[name]}) if name in needs else step
+                 for name, step in self.steps.items()}
+        return self.model_copy(update={"steps": steps})
 
 # %% ../nbs/11_pipeline.ipynb #9734a29c
 RESERVED = ("step_outputs",)
@@ -498,7 +509,7 @@ def run_pipeline(spec: str | Path, overrides: dict | None = None, profile: str |
     Steps run in local kernels, or as Ray tasks with `executor="ray"`."""
     if executor not in EXECUTORS:
         raise PipelineError(f"unknown executor {executor!r}; executors: {', '.join(EXECUTORS)}")
-    pipeline = load_pipeline(spec)
+    pipeline = load_pipeline(spec).placed(profile)
     resolved = plan(pipeline, overrides, profile)
     if executor == "ray":
         connect_ray(address)
