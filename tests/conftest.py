@@ -6,8 +6,8 @@ import os
 import re
 import signal
 import shutil
-import socket
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -15,6 +15,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = ROOT / ".venv" / "bin"
+sys.path.insert(0, str(ROOT / "tools"))
+from servers import free_port, postgres_server, s3_server  # noqa: E402  (tools/ holds the servers' start-up)
 
 
 def run(cmd, cwd=ROOT, timeout=600, env=None, check=True) -> subprocess.CompletedProcess:
@@ -48,13 +50,6 @@ def run_lesson(name: str, workspace: Path, timeout: int = 900) -> dict:
 def first_run(workspace: Path, pipeline: str) -> dict:
     "The record of the first run of `pipeline` in `workspace` (run ids start with their time)."
     return json.loads(sorted((workspace / "pipelines" / pipeline).glob("*/run.json"))[0].read_text())
-
-
-def free_port() -> int:
-    "A TCP port free on 127.0.0.1 right now."
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextlib.contextmanager
@@ -102,46 +97,13 @@ def visible_text(dom: str) -> str:
     return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", "", dom)))
 
 
-def _postgres_bin() -> Path:
-    "The folder of Debian's PostgreSQL server programs, installed (tools/apt.sh) when missing."
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"))
-    if not found:
-        run(["bash", ROOT / "tools" / "apt.sh", "postgresql"], timeout=900)
-        found = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"))
-    return found[-1].parent
-
 
 @pytest.fixture(scope="session")
 def postgres():
-    """A real PostgreSQL server (Debian's package) for this test session, on a free loopback port with its socket and
-    data in a private folder; yields `fresh()`, which creates an empty database and returns its URL. Stopped at the end.
-    As root the server runs as the `postgres` user (it refuses root)."""
-    import getpass
-    import uuid
-    bin_dir, folder = _postgres_bin(), Path(tempfile.mkdtemp(prefix="workbench-pg-"))
-    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    if as_user:
-        shutil.chown(folder, "postgres")
-    user = "postgres" if as_user else getpass.getuser()
-    data, port = folder / "data", free_port()
-    run([*as_user, bin_dir / "initdb", "-D", data, "-U", user, "--auth=trust", "-E", "UTF8", "--no-sync"])
-    run([*as_user, bin_dir / "pg_ctl", "-D", data, "-l", folder / "server.log", "-w", "-t", "60", "-o",
-         f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c max_connections=200", "start"], timeout=120)
-    import sqlalchemy as sa
-    admin = sa.create_engine(f"postgresql+psycopg://{user}@127.0.0.1:{port}/postgres", isolation_level="AUTOCOMMIT")
-
-    def fresh() -> str:
-        name = f"wb_{uuid.uuid4().hex[:12]}"
-        with admin.connect() as db:
-            db.exec_driver_sql(f"CREATE DATABASE {name}")
-        return f"postgresql://{user}@127.0.0.1:{port}/{name}"
-    try:
+    """A real PostgreSQL server (Debian's package) for this test session (tools/servers.py): yields `fresh()`, which
+    creates an empty database and returns its URL."""
+    with postgres_server() as fresh:
         yield fresh
-    finally:
-        admin.dispose()
-        run([*as_user, bin_dir / "pg_ctl", "-D", data, "-m", "immediate", "-w", "stop"], check=False, timeout=120)
-        shutil.rmtree(folder, ignore_errors=True)
-
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database(request, tmp_path, monkeypatch):
@@ -151,42 +113,21 @@ def database(request, tmp_path, monkeypatch):
     return str(tmp_path / "store.db") if request.param == "sqlite" else request.getfixturevalue("postgres")()
 
 
-@pytest.fixture(scope="session")
-def s3_server():
-    """A local S3-compatible server (moto's server mode, a real HTTP server process on a free loopback port) for this
-    test session: yields the environment that points boto3/s3fs at it (AWS_ENDPOINT_URL and test credentials)."""
-    port = free_port()
-    env = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "workbench-test",
-           "AWS_SECRET_ACCESS_KEY": "workbench-test", "AWS_DEFAULT_REGION": "us-east-1"}
-    log = tempfile.NamedTemporaryFile(prefix="moto-", suffix=".log")      # it logs every request: never a pipe
-    server = subprocess.Popen([BIN / "moto_server", "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=log)
-    try:
-        import time
-        deadline = time.time() + 60
-        while True:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            assert server.poll() is None and time.time() < deadline, \
-                f"moto_server did not start: {Path(log.name).read_text()[-2000:]}"
-            time.sleep(0.1)
-        yield env
-    finally:
-        server.send_signal(signal.SIGINT)                  # werkzeug's server stops on Ctrl-C
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
 
+@pytest.fixture(scope="session")
+def s3():
+    """A local S3-compatible server for this test session (tools/servers.py, moto's server mode): yields the
+    environment that points boto3/s3fs at it."""
+    with s3_server() as env:
+        yield env
 
 @pytest.fixture
-def bucket(s3_server, monkeypatch):
+def bucket(s3, monkeypatch):
     "A fresh bucket on the session's S3 server, this process's S3 settings pointing there: its `s3://` URL."
     import uuid
 
     import fsspec
-    for k, v in s3_server.items():
+    for k, v in s3.items():
         monkeypatch.setenv(k, v)
     name = f"workbench-{uuid.uuid4().hex[:12]}"
     fsspec.filesystem("s3", skip_instance_cache=True).mkdir(name)
