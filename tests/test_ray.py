@@ -214,3 +214,30 @@ def test_batch_scoring_on_ray_equals_local_and_resumes_a_crashed_local_run(clust
     assert outputs["local"].shape == (1797, 10)
     assert np.array_equal(outputs["on-ray"], outputs["local"]) and np.array_equal(outputs["finished"], outputs["local"])
     assert on_ray.parents == [digits.ref] and "model digits@1" in on_ray.source
+
+
+def test_a_search_by_two_ray_workers_shares_one_study(cluster, tmp_path):
+    import optuna
+    import ray.cloudpickle
+
+    from workbench.tracking import RunStore, runs
+    from workbench.tune import search_on_ray
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    store = RunStore(tmp_path / "runs.db")
+    study = search_on_ray(store, quadratic_space, quadratic, "shared", n_trials=8, workers=2, address=cluster,
+                          sampler="random")
+    assert isinstance(study, optuna.Study) and sorted(t.number for t in study.trials) == list(range(8))
+    assert {t.state.name for t in study.trials} == {"COMPLETE"}
+    tracked = runs(store, study="shared")
+    assert len(tracked) == 8 and set(tracked.id) == {t.user_attrs["run_id"] for t in study.trials}
+    assert len({t.params["x"] for t in study.trials}) == 8          # two samplers, differently seeded
+    assert tracked["metric.pid"].nunique() == 2                      # two worker processes did the trials
+
+
+def quadratic_space(trial):
+    return {"x": trial.suggest_float("x", -3, 3)}
+
+
+def quadratic(config, seed, run, trial):
+    run.log({"pid": os.getpid()})
+    return -(config["x"] - 1) ** 2

@@ -14,12 +14,13 @@ from typing import Callable, Iterable
 import optuna
 import pandas as pd
 
-from .core import Workspace, progress
+from .core import Workspace, connect_ray, progress, ray_results
 from .tracking import Run, RunStore, TrackRun
 from .train import Callback, Learner, load_checkpoint, save_checkpoint
 
 # %% auto #0
-__all__ = ['SAMPLERS', 'PruneTrial', 'make_pruner', 'study_storage', 'search', 'trials', 'best_so_far', 'pbt', 'plot_pbt']
+__all__ = ['SAMPLERS', 'PruneTrial', 'make_pruner', 'study_storage', 'search', 'trials', 'best_so_far', 'search_on_ray', 'pbt',
+           'plot_pbt']
 
 # %% ../nbs/06_tune.ipynb #0498df9e
 class PruneTrial(Callback):
@@ -120,6 +121,26 @@ def best_so_far(table: pd.DataFrame, direction: str = "maximize") -> pd.DataFram
     table["best"] = done.cummax() if direction == "maximize" else done.cummin()
     table["compute"] = table.epochs.cumsum()
     return table
+
+# %% ../nbs/06_tune.ipynb #5b7c0002
+def _search_task(url: str, artifacts: str, space, train, study: str, n_trials: int, seed: int, kwargs: dict) -> int:
+    "One Ray worker's share of a search; how many trials it ran."
+    return len(search(RunStore(url, artifacts), space, train, study, n_trials, seed=seed, **kwargs).trials)
+
+def search_on_ray(store: RunStore, space: Callable[[optuna.Trial], dict], train: Callable, study: str, n_trials: int,
+                  workers: int = 2, seed: int = 0, address: str | None = None, **kwargs) -> optuna.Study:
+    """`search` by `workers` Ray tasks sharing one study (`n_trials` in all, split between them); the study. `kwargs`
+    go to `search` (sampler, pruner, direction, …); `address` is the Ray cluster (None: a private one)."""
+    if workers < 1 or n_trials < workers:
+        raise ValueError(f"need 1 <= workers <= n_trials, got workers={workers}, n_trials={n_trials}")
+    import ray
+    connect_ray(address)
+    task, shares = ray.remote(_search_task), [n_trials // workers + (k < n_trials % workers) for k in range(workers)]
+    refs = {task.remote(store.url, str(store.artifacts), space, train, study, share, seed * 1000 + k, kwargs): k
+            for k, share in enumerate(shares)}
+    for _ in ray_results(refs):
+        pass
+    return optuna.load_study(study_name=study, storage=study_storage(kwargs.get("storage") or store.url))
 
 # %% ../nbs/06_tune.ipynb #56d201a7
 def pbt(store: RunStore, make_learner: Callable[[dict, int], Learner], space: dict[str,
