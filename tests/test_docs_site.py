@@ -109,3 +109,36 @@ def test_search_indexes_the_main_names_of_every_module(site):
             if not any(page in (f if isinstance(f, list) else [f]) for f in found):
                 missing.append(f"{name} ({page_of(notebook)})")
     assert not missing, f"the search does not find: {', '.join(missing)}"
+
+
+WIDGETS = '''import ipywidgets as w, matplotlib.pyplot as plt
+out = w.Output()
+with out:
+    plt.plot([1, 2, 3]); plt.show()
+w.VBox([w.HTML("<b>drift report</b>"), w.IntSlider(3, description="window"), w.Dropdown(options=["a", "b"],
+        value="b", description="slice"), w.Button(description="retrain"), out])'''
+
+
+def test_widgets_render_from_their_saved_state_not_as_an_empty_box(tmp_path):
+    "A widget executed as the docs build executes it becomes static HTML: its plot, text and values, controls disabled."
+    import sys
+
+    import nbformat
+    sys.path.insert(0, str(ROOT / "tools"))
+    from docs_prepare import prepare
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(WIDGETS)],
+                                  metadata={"kernelspec": {"name": "workbench", "display_name": "workbench",
+                                                           "language": "python"}})
+    nbformat.write(nb, tmp_path / "w.ipynb")
+    run([ROOT / ".venv" / "bin" / "jupyter", "nbconvert", "--to", "notebook", "--execute", "--inplace",
+         "--log-level=ERROR", tmp_path / "w.ipynb"],
+        env={**os.environ, "MPLBACKEND": "module://matplotlib_inline.backend_inline"}, timeout=300)
+    executed = json.loads((tmp_path / "w.ipynb").read_text())
+    assert "application/vnd.jupyter.widget-view+json" in executed["cells"][0]["outputs"][0]["data"]
+    page = prepare(executed, "https://example.org/", {}, "")
+    data = page["cells"][0]["outputs"][0]["data"]
+    assert "application/vnd.jupyter.widget-view+json" not in data and "widgets" not in page["metadata"]
+    shown = data["text/html"]
+    assert '<img src="data:image/png;base64,' in shown and "<b>drift report</b>" in shown
+    assert 'window <input disabled value="3">' in shown and "slice <select disabled><option>b</option>" in shown
+    assert "<button disabled>retrain</button>" in shown

@@ -3,9 +3,12 @@
 What changes: the front-matter cell becomes an H1 title and a description; `#| echo: false` becomes
 myst-nb's `remove-input` tag; pandoc-style link attributes and source links to the (absent) online
 repository go; absolute links to the docs host become relative; pages are named as nbdev names them
-(`output-file: core.html` -> `core.ipynb`); the home page gets the toctree that builds the sidebar.
+(`output-file: core.html` -> `core.ipynb`); the home page gets the toctree that builds the sidebar; ipywidgets are
+rendered from the state the execution saved as static HTML (their plots, text and values, controls disabled), since
+the live widget manager would have to come from a CDN and an offline page would show an empty box.
 """
 import configparser
+import html
 import json
 import posixpath
 import re
@@ -61,8 +64,67 @@ def front_matter_cell(cell: dict) -> dict:
     return {"cell_type": "markdown", "metadata": {}, "source": text}
 
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+BOXES = {"VBoxModel": "column", "BoxModel": "column", "AccordionModel": "column", "TabModel": "column",
+         "GridBoxModel": "row wrap", "HBoxModel": "row"}
+
+
+def static_output(output: dict) -> str:
+    "One saved output (of an Output widget) as HTML."
+    data = output.get("data", {})
+    if "image/png" in data:
+        return f'<img src="data:image/png;base64,{"".join(data["image/png"]).strip()}" alt="a plot">'
+    if "text/html" in data:
+        return "".join(data["text/html"])
+    text = "".join(output.get("text", "")) or "".join(data.get("text/plain", ""))
+    return f"<pre>{html.escape(text)}</pre>" if text else ""
+
+
+def static_widget(model_id: str, state: dict) -> str:
+    "A widget and its children, from the saved widget state, as static HTML (what it showed when it was saved)."
+    model = state.get(model_id)
+    if model is None:
+        return ""
+    name, st = model["model_name"], model["state"]
+    label = html.escape(str(st.get("description", "")))
+    if name in BOXES:
+        children = "".join(static_widget(c.removeprefix("IPY_MODEL_"), state) for c in st.get("children", []))
+        return f'<div style="display:flex;flex-flow:{BOXES[name]};gap:4px">{children}</div>'
+    if name == "OutputModel":
+        return "".join(static_output(o) for o in st.get("outputs", []))
+    if name in ("HTMLModel", "HTMLMathModel"):
+        return str(st.get("value", ""))
+    if name == "LabelModel":
+        return f"<span>{html.escape(str(st.get('value', '')))}</span>"
+    if name in ("ButtonModel", "ToggleButtonModel"):
+        return f"<button disabled>{label}</button>"
+    if "_options_labels" in st:
+        chosen = st.get("index")
+        chosen = [chosen] if isinstance(chosen, int) else chosen or []
+        value = ", ".join(html.escape(str(st["_options_labels"][i])) for i in chosen)
+        return f"<label>{label} <select disabled><option>{value}</option></select></label>"
+    if "value" in st:
+        return f'<label>{label} <input disabled value="{html.escape(str(st["value"]))}"></label>'
+    return ""
+
+
+def static_widgets(nb: dict) -> None:
+    "Replace every widget view in `nb` by static HTML made from the saved widget state; drop that state."
+    saved = nb.get("metadata", {}).pop("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
+    state = saved.get("state", {})
+    for cell in nb["cells"]:
+        for output in cell.get("outputs", []):
+            view = output.get("data", {}).pop(WIDGET_VIEW, None)
+            if view is not None:
+                shown = static_widget(view["model_id"], state)
+                if shown:
+                    output["data"]["text/html"] = (f'<div class="widget-static" title="the widget as it was saved: '
+                                                   f'run the notebook to use it">{shown}</div>')
+
+
 def prepare(nb: dict, host: str, pages: dict[str, str], folder: str = "") -> dict:
     "`nb` (a page in `folder`) with nbdev's Quarto conventions turned into myst-nb ones."
+    static_widgets(nb)
     cells = []
     for cell in nb["cells"]:
         if cell["cell_type"] == "raw" and "".join(cell["source"]).startswith("---"):
