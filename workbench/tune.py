@@ -19,8 +19,8 @@ from .tracking import Run, RunStore, TrackRun
 from .train import Callback, Learner, load_checkpoint, save_checkpoint
 
 # %% auto #0
-__all__ = ['SAMPLERS', 'PruneTrial', 'make_pruner', 'study_storage', 'search', 'trials', 'best_so_far', 'search_on_ray', 'pbt',
-           'plot_pbt']
+__all__ = ['SAMPLERS', 'PruneTrial', 'make_pruner', 'study_storage', 'search', 'trials', 'best_so_far', 'search_on_ray',
+           'pbt_round', 'pbt', 'plot_pbt']
 
 # %% ../nbs/06_tune.ipynb #0498df9e
 class PruneTrial(Callback):
@@ -143,39 +143,61 @@ def search_on_ray(store: RunStore, space: Callable[[optuna.Trial], dict], train:
     return optuna.load_study(study_name=study, storage=study_storage(kwargs.get("storage") or store.url))
 
 # %% ../nbs/06_tune.ipynb #56d201a7
+def pbt_round(make_learner: Callable[[dict, int], Learner], params: dict, seed: int, start: Path | None,
+              checkpoint: Path, epochs: int, metric: str, store: RunStore | tuple[str, str], run_id: str) -> float:
+    """One member's round: its learner rebuilt, restored from `start` (its own or a donor's checkpoint; none in round
+    0), set to `params`, trained to `epochs` in all and checkpointed to `checkpoint`, logging to run `run_id`; the
+    score. Checkpoints resume exactly, so a member trained round by round equals one trained straight through."""
+    learn = make_learner(params, seed)
+    if start is not None:
+        load_checkpoint(learn, start)
+    _set_hyperparameters(learn, params)
+    runs = store if isinstance(store, RunStore) else RunStore(*store)      # a Ray worker reopens the store by URL
+    learn.add_callback(TrackRun(Run(runs, run_id)))
+    score = learn.fit(epochs)[-1][metric]
+    save_checkpoint(learn, checkpoint)
+    return score
+
 def pbt(store: RunStore, make_learner: Callable[[dict, int], Learner], space: dict[str,
                                                                                    tuple[float, float]], metric: str,
         population: int = 8, rounds: int = 5, epochs_per_round: int = 1, quantile: float = 0.25,
         perturb: tuple[float, ...] = (0.8, 1.25), seed: int = 0, study: str = "pbt", folder: str | Path | None = None,
-        direction: str = "maximize") -> pd.DataFrame:
+        direction: str = "maximize",
+        executor: str = "local",              # or "ray": each member's round a Ray task, the population in parallel
+        address: str | None = None) -> pd.DataFrame:   # the Ray cluster ('auto', 'host:port'); None: a private one
     "Population-based training over optimizer hyperparameters; the schedule: one row per member and round."
     if population < 2 or not 0 < quantile <= 0.5:
         raise ValueError(f"PBT needs population >= 2 and 0 < quantile <= 0.5, got {population} and {quantile}")
+    if executor not in ("local", "ray"):
+        raise ValueError(f"unknown executor {executor!r}; executors: local, ray")
     rng = random.Random(seed)
     folder = Path(folder or Workspace().path("runs", "pbt", study))
     members = []
     for i in range(population):
         params = {k: math.exp(rng.uniform(math.log(lo), math.log(hi))) for k, (lo, hi) in space.items()}
-        learn = make_learner(params, seed + i)
         run = store.start_run(f"{study}/member{i}", config=params, seed=seed + i, study=study,
                               tags=["pbt", f"member:{i}"])
-        learn.add_callback(TrackRun(run))
-        members.append({"learn": learn, "params": params, "run": run})
+        members.append({"params": params, "run": run, "start": None})
+    if executor == "ray":
+        import ray
+        connect_ray(address)
+        task, where = ray.remote(pbt_round), (store.url, str(store.artifacts))
     schedule, sign = [], 1 if direction == "maximize" else -1
     for r in progress(range(rounds), desc=f"PBT {study}"):
-        for m in members:
-            _set_hyperparameters(m["learn"], m["params"])
-            m["score"] = m["learn"].fit((r + 1) * epochs_per_round)[-1][metric]
-            save_checkpoint(m["learn"], folder / f"member{members.index(m)}")
-        ranked = sorted(range(population), key=lambda i: sign * members[i]["score"])
+        jobs = {i: (make_learner, m["params"], seed + i, m["start"], folder / f"round{r}" / f"member{i}",
+                    (r + 1) * epochs_per_round, metric) for i, m in enumerate(members)}
+        if executor == "ray":        # one round's members in parallel; the next round waits for all of them
+            scores = dict(ray_results({task.remote(*job, where, members[i]["run"].id): i for i, job in jobs.items()}))
+        else:
+            scores = {i: pbt_round(*job, store, members[i]["run"].id) for i, job in jobs.items()}
+        ranked = sorted(range(population), key=lambda i: sign * scores[i])
         cut = max(1, int(population * quantile))
         bottom, top = ranked[:cut], ranked[-cut:]
         for i, m in enumerate(members):
             source = rng.choice(top) if i in bottom and r < rounds - 1 else None
-            schedule.append({"round": r, "member": i, "score": m["score"], **m["params"],
-                             "copied_from": source})
+            schedule.append({"round": r, "member": i, "score": scores[i], **m["params"], "copied_from": source})
+            m["start"] = folder / f"round{r}" / f"member{source if source is not None else i}"
             if source is not None:                      # exploit: the donor's checkpoint; explore: perturbed values
-                load_checkpoint(m["learn"], folder / f"member{source}")
                 m["params"] = {k: v * rng.choice(perturb) for k, v in members[source]["params"].items()}
     for m in members:
         m["run"].finish()
