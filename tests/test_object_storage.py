@@ -73,10 +73,11 @@ def test_four_writers_create_versions_race_free_on_s3(bucket):
 
 
 def test_the_feature_store_reads_its_offline_tables_from_s3(bucket, tmp_path):
-    "Offline tables (Parquet objects) in the bucket, read by DuckDB through fsspec; the online store stays local SQLite."
+    "Offline tables (Parquet objects) in the bucket, read by DuckDB through fsspec; the online store stays local."
     from workbench.features import Entity, Feature, FeatureStore, FeatureView
     base = pd.Timestamp("2026-01-01", tz="UTC")
-    events = pd.DataFrame({"key": [1, 1, 2], "ts": [base, base + pd.Timedelta(hours=2), base], "value": [1.0, 2.0, 5.0]})
+    events = pd.DataFrame({"key": [1, 1, 2], "ts": [base, base + pd.Timedelta(hours=2), base],
+                           "value": [1.0, 2.0, 5.0]})
     for where in ("local", "s3"):
         data = DataStore(f"{bucket}/data" if where == "s3" else tmp_path / where / "data")
         store = FeatureStore(data, tmp_path / where / "features")

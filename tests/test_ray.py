@@ -83,7 +83,8 @@ def cluster():
 def toy(tmp_path):
     "Two independent steps that take a while, and a third that joins them."
     body = f"import os, time\ntime.sleep({SLEEP_S})\nfrom workbench.pipeline import record_outputs\n"
-    notebook(tmp_path / "a.ipynb", "n = 3\nstep_outputs = ''", body + "record_outputs(step_outputs, values=list(range(n)))")
+    notebook(tmp_path / "a.ipynb", "n = 3\nstep_outputs = ''",
+             body + "record_outputs(step_outputs, values=list(range(n)))")
     notebook(tmp_path / "b.ipynb", "n = 3\nstep_outputs = ''", body + "record_outputs(step_outputs, total=n * 10)")
     notebook(tmp_path / "c.ipynb", "values = []\ntotal = 0\nstep_outputs = ''",
              "from workbench.pipeline import record_outputs\nrecord_outputs(step_outputs, answer=sum(values) + total)")
@@ -260,7 +261,7 @@ def digits_learner(params, seed):
 
 
 def test_population_based_training_on_ray_equals_the_local_schedule(cluster, tmp_path):
-    "A round's members train in parallel as Ray tasks; checkpoints resume exactly, so the schedule equals the local one."
+    "A round's members train in parallel as Ray tasks; checkpoints resume exactly: the schedule equals the local one."
     import pandas as pd
     import ray.cloudpickle
 

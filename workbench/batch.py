@@ -27,7 +27,7 @@ def _rebuilt(kind: type, url: str, root: str, ref: str, backend: str) -> Predict
     return kind(Registry(url, root), ref, backend=backend)
 
 def score_chunk(kind: type, url: str, root: str, ref: str, backend: str, rows: np.ndarray) -> np.ndarray:
-    "One chunk's outputs, computed where Ray placed the task, by a `kind` predictor of `ref` from the registry at `url`."
+    "One chunk's outputs, computed where Ray placed the task by a `kind` predictor of `ref` (registry at `url`)."
     predictor = _rebuilt(kind, url, root, ref, backend)
     return predictor.predict(predictor.validate(rows)).numpy()
 
@@ -47,7 +47,7 @@ def _scored(predictor: Predictor, chunks: dict[int, np.ndarray], executor: str,
 def score_dataset(store: DataStore, ref: str, predictor: Predictor, output: str, array: str = "x",
                   chunk_size: int = 256, work: str | Path | None = None,
                   executor: str = "local",              # or "ray": each chunk a Ray task
-                  address: str | None = None) -> DatasetCard:  # the Ray cluster ('auto', 'host:port'); None: a private one
+                  address: str | None = None) -> DatasetCard:  # the Ray cluster ('auto', 'host:port'); None: private
     "Score array `array` of dataset version `ref` chunk by chunk (resumably); register the outputs as dataset `output`."
     if executor not in ("local", "ray"):
         raise ValueError(f"unknown executor {executor!r}; executors: local, ray")

@@ -401,7 +401,7 @@ def connect_ray(address: str | None = None) -> None:
         ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
 
 def ray_results(pending: dict) -> Iterator[tuple[Any, Any]]:
-    "`(key, result)` for each Ray task in `pending` (`{object_ref: key}`) as it finishes; a task's error re-raised as is."
+    "`(key, result)` for each Ray task of `pending` (`{object_ref: key}`) as it finishes; a task's error raised as is."
     import ray
     pending = dict(pending)
     while pending:

@@ -291,7 +291,9 @@ class DataStore:
     def _listing(self, folder: str) -> list[str]:
         "The names in `folder` as the store holds them now (fsspec caches object-store listings: refreshed first)."
         self.fs.invalidate_cache(folder)
-        return [p.rstrip("/").split("/")[-1] for p in self.fs.ls(folder, detail=False)] if self.fs.exists(folder) else []
+        if not self.fs.exists(folder):
+            return []
+        return [p.rstrip("/").split("/")[-1] for p in self.fs.ls(folder, detail=False)]
 
     def datasets(self) -> list[str]:
         "Names of every dataset."

@@ -113,7 +113,8 @@ class Pipeline(BaseModel):
         needs = self.resources.get(profile, {}) if profile else {}
         unknown = sorted(set(needs) - set(self.steps))
         if unknown:
-            raise PipelineError(f"resources of profile {profile!r} name unknown step(s) {', '.join(map(repr, unknown))}")
+            raise PipelineError(f"resources of profile {profile!r} name unknown step(s) "
+                                f"{', '.join(map(repr, unknown))}")
         steps = {name: step.model_copy(update={"resources": needs[name]}) if name in needs else step
                  for name, step in self.steps.items()}
         return self.model_copy(update={"steps": steps})
@@ -399,7 +400,7 @@ def pooled_engine() -> str:
     return "workbench-pool"
 
 # %% ../nbs/11_pipeline.ipynb #5a7c0002
-SHIPPED = ("WORKBENCH_", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "MPLBACKEND")   # settings a Ray task gets from the driver
+SHIPPED = ("WORKBENCH_", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "MPLBACKEND")   # what a Ray task gets from the driver
 
 def papermill_task(notebook: str, executed: str, parameters: dict, cwd: str, timeout: float | None,
                    env: dict[str, str]) -> dict:
@@ -423,7 +424,7 @@ def check_placeable(pipeline: Pipeline) -> None:
                                 f"the Ray cluster has {most['CPU']:g} CPU and {most['GPU']:g} GPU")
 
 def ray_execute(step: Step, notebook: Path, executed: Path, parameters: dict) -> dict:
-    "One step's notebook as a Ray task with the step's resources and retries; where it ran. Raises what the step raised."
+    "One step's notebook as a Ray task with the step's resources and retries; where it ran. Raises the step's error."
     import ray
     env = {k: v for k, v in kernel_environment().items() if k.startswith(SHIPPED)}
     task = ray.remote(papermill_task).options(num_cpus=step.resources.cpus, num_gpus=step.resources.gpus,
@@ -505,8 +506,8 @@ def run_pipeline(spec: str | Path, overrides: dict | None = None, profile: str |
                  on_event: Callable[[str, str, dict], None] | None = None, warm: bool = True,
                  executor: str = "local",           # or "ray": each step a Ray task
                  address: str | None = None) -> dict:  # the Ray cluster ('auto', 'host:port'); None: a private one
-    """Run (or, with an existing `run_id`, resume) a pipeline; the run's record. Raises `PipelineError` if a step failed.
-    Steps run in local kernels, or as Ray tasks with `executor="ray"`."""
+    """Run (or, with an existing `run_id`, resume) a pipeline; the run's record. Raises `PipelineError` if a step
+    failed. Steps run in local kernels, or as Ray tasks with `executor="ray"`."""
     if executor not in EXECUTORS:
         raise PipelineError(f"unknown executor {executor!r}; executors: {', '.join(EXECUTORS)}")
     pipeline = load_pipeline(spec).placed(profile)

@@ -307,7 +307,7 @@ def readiness(run: dict | str | None = None, model: str | None = None, workspace
     if run is None and model is None:
         raise ValueError("readiness needs a pipeline run or a registered model ('name@version') to judge")
     if isinstance(run, str):
-        from workbench.pipeline import show                    # the pipeline layer owns its run records (and imports us)
+        from workbench.pipeline import show          # the pipeline layer owns its run records (and imports this one)
         run = show(run, workspace)
     record = run or {}
     if workspace is None and record.get("folder"):
