@@ -46,7 +46,7 @@ echo "== 3/4 notebook tests (nbdev_test)"
   fail "3/4 (nbdev_test): a notebook's tests failed, see above"
 
 echo "== 4/4 tests/ (pytest)"
-"$bin/python" -m pytest tests -n 2 -q -p no:cacheprovider || fail "4/4 (pytest tests/): see above"
+"$bin/python" -m pytest tests -n 2 -q -p no:cacheprovider --durations=30 || fail "4/4 (pytest tests/): see above"
 # the green run's record, which workbench.readiness reads for its `ci` item (the commit, and whether it had edits)
 dirty=false; [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ] && dirty=true
 printf '{"commit": "%s", "dirty": %s, "finished": "%s"}\n' "$(git rev-parse HEAD 2>/dev/null)" "$dirty" \
