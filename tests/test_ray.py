@@ -49,7 +49,7 @@ def cluster():
     nodes = []
     try:
         import ray
-        deadline = time.time() + 90
+        deadline = time.time() + 180
         worker = None
         while time.time() < deadline:
             if worker is None and subprocess.run([BIN / "ray", "health-check", f"--address={address}"],
@@ -63,7 +63,7 @@ def cluster():
             assert head.poll() is None, f"ray head exited: {head.stderr.read()[-2000:]}"
             time.sleep(0.5)
         else:
-            pytest.fail("the Ray cluster did not come up with two nodes in 90 s")
+            pytest.fail("the Ray cluster did not come up with two nodes in 180 s")
         yield address
     finally:
         import ray
@@ -105,7 +105,8 @@ def test_steps_run_as_ray_tasks_across_nodes_with_the_local_outputs(cluster, toy
     placed = {name: step["placed"] for name, step in on_ray["steps"].items()}
     assert placed["a"]["node"] != placed["b"]["node"], "two 1-CPU steps at once fill both 1-CPU nodes"
     assert all(p["pid"] != os.getpid() for p in placed.values())          # in Ray workers, not in the driver
-    assert on_ray["executor"] == "ray" and (Path(on_ray["folder"]) / "report.html").is_file()
+    assert on_ray["executor"] == "ray" and on_ray["cluster"] == cluster
+    assert (Path(on_ray["folder"]) / "report.html").is_file()
     again = run_pipeline(toy, workspace=tmp_path / "ray-ws", executor="ray", address=cluster)
     assert {s["status"] for s in again["steps"].values()} == {"cached"}     # the same cache as local runs
 
@@ -277,3 +278,11 @@ def test_population_based_training_on_ray_equals_the_local_schedule(cluster, tmp
     tracked = runs(store, study="pbt")
     assert len(tracked) == 4 and set(tracked.status) == {"finished"}
     assert (tracked["metric.epoch"] == 2).all()                       # every round's epochs logged by the workers
+
+
+def test_a_process_in_one_cluster_is_refused_another(cluster, toy, tmp_path):
+    from workbench.core import connect_ray
+    assert connect_ray(cluster) == cluster
+    other = f"127.0.0.1:{int(cluster.rsplit(':', 1)[1]) + 1}"
+    with pytest.raises(RuntimeError, match=f"already works with the Ray cluster at {cluster}, not {other}"):
+        run_pipeline(toy, workspace=tmp_path / "ws", executor="ray", address=other)

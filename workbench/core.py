@@ -15,6 +15,7 @@ import os
 import platform
 import random
 import re
+import socket
 import sqlite3
 import sys
 import tempfile
@@ -168,16 +169,18 @@ def available_devices() -> list[str]:
 
 # %% ../nbs/00_core.ipynb #3f594c23
 def get_device(device: str = "auto") -> "torch.device":
-    "The torch device for `device`: `'auto'` (CUDA, then MPS, then CPU), `'cpu'`, `'cuda'`, `'cuda:1'` or `'mps'`."
+    """The torch device for `device`: `'auto'` (CUDA, then MPS, then CPU), `'cpu'`, `'cuda'`, `'cuda:1'` or `'mps'`.
+    `'auto'` and `'cuda'` mean this process's current GPU: under `torchrun`, the one `init_distributed` chose for its
+    local rank, so every rank trains on a GPU of its own."""
     import torch
     if isinstance(device, torch.device):
         device = str(device)
     name = str(device).strip().lower()
     present = available_devices()
     if name == "auto":
-        return torch.device(present[0])
-    if name == "cuda":
-        name = "cuda:0"
+        name = present[0].split(":")[0]
+    if name == "cuda" and "cuda:0" in present:
+        name = f"cuda:{torch.cuda.current_device()}"
     if name not in present:
         raise DeviceError(f"device {device!r} is not available here; available: {', '.join(present)}")
     return torch.device(name)
@@ -394,11 +397,22 @@ def cut_torn_tail(f) -> bytes:
     return torn
 
 # %% ../nbs/00_core.ipynb #5a7c1002
-def connect_ray(address: str | None = None) -> None:
-    "Join the Ray cluster at `address` ('auto', 'host:port', 'ray://…'; None: start a private one), once per process."
+def connect_ray(address: str | None = None) -> str:
+    """Join the Ray cluster at `address` ('auto': the one `ray start` began on this machine; 'host:port'; 'ray://…')
+    once per process; None: the one `RAY_ADDRESS` names, else a new local cluster (Ray's own rule). The address of the
+    cluster joined. A process already in another cluster is refused rather than left where it is, silently."""
     import ray
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    joined = ray.get_runtime_context().gcs_address
+    if address and ":" in address and "://" not in address and _endpoint(address) != _endpoint(joined):
+        raise RuntimeError(f"this process already works with the Ray cluster at {joined}, not {address}: "
+                           "one cluster per process (start a new Python process for another)")
+    return joined
+
+def _endpoint(address: str) -> tuple[str, int]:
+    host, port = address.rsplit(":", 1)
+    return socket.gethostbyname(host), int(port)
 
 def ray_results(pending: dict) -> Iterator[tuple[Any, Any]]:
     "`(key, result)` for each Ray task of `pending` (`{object_ref: key}`) as it finishes; a task's error raised as is."

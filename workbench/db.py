@@ -5,6 +5,7 @@
 # %% ../nbs/00a_db.ipynb #10fff74c
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import sqlalchemy as sa
 from .core import Workspace, enable_wal
 
 # %% auto #0
-__all__ = ['WRITE_LOCK', 'engine_is_server', 'sql_engine', 'database_url', 'create_tables']
+__all__ = ['WRITE_LOCK', 'engine_is_server', 'sql_engine', 'database_url', 'database_key', 'create_tables']
 
 # %% ../nbs/00a_db.ipynb #a4590047
 WRITE_LOCK = 0x776f726b62656e63  # the advisory lock's key ("workbenc" as a 64-bit integer), shared by every process
@@ -67,6 +68,12 @@ def database_url(url: str | Path | None = None, area: str = "runs", workspace: W
         return url
     Path(url).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{Path(url).expanduser().resolve()}"
+
+# %% ../nbs/00a_db.ipynb #7b1c0e62
+def database_key(url: str) -> str:
+    "A folder name for the files that belong with the database at `url` (`db-` and a hash of the URL, password hidden)."
+    shown = sa.engine.make_url(database_url(url)).render_as_string(hide_password=True)
+    return "db-" + hashlib.sha256(shown.encode()).hexdigest()[:12]
 
 # %% ../nbs/00a_db.ipynb #7b1c0e5a
 def create_tables(engine: sa.engine.Engine, *schema: sa.MetaData | sa.Table) -> None:

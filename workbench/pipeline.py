@@ -512,8 +512,8 @@ def run_pipeline(spec: str | Path, overrides: dict | None = None, profile: str |
         raise PipelineError(f"unknown executor {executor!r}; executors: {', '.join(EXECUTORS)}")
     pipeline = load_pipeline(spec).placed(profile)
     resolved = plan(pipeline, overrides, profile)
-    if executor == "ray":
-        connect_ray(address)
+    cluster = connect_ray(address) if executor == "ray" else None
+    if cluster:
         check_placeable(pipeline)
     ws, workers = Workspace(workspace), workers or pipeline.workers
     run_id = run_id or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S-") + uuid.uuid4().hex[:6]
@@ -522,7 +522,8 @@ def run_pipeline(spec: str | Path, overrides: dict | None = None, profile: str |
     previous = json.loads((folder / "run.json").read_text()) if (folder / "run.json").exists() else {}
     record = {"pipeline": pipeline.name, "spec": str(Path(spec).resolve()), "run_id": run_id, "folder": str(folder),
               "overrides": overrides or {}, "profile": profile, "status": "running", "started": _now(),
-              "attempts": previous.get("attempts", 0) + 1, "executor": executor, "address": address, "steps": {}}
+              "attempts": previous.get("attempts", 0) + 1, "executor": executor, "address": address,
+              "cluster": cluster, "steps": {}}
     pool = (KernelPool(spares=workers if warm else 0, preload=pipeline.preload if warm else [])   # cold: on demand
             if executor == "local" else None)
     run = _Run(folder, record, pipeline, resolved, ws, pool, on_event or (lambda *args: None))

@@ -16,7 +16,7 @@ from torch import nn
 
 from .core import (NAME_RULE, Workspace, atomic_write, content_hash, durable, json_config, owner_only,
                             valid_name)
-from .db import create_tables, database_url, sql_engine
+from .db import create_tables, database_key, database_url, sql_engine
 from .models import build_model, model_spec
 
 # %% auto #0
@@ -75,9 +75,9 @@ class Registry:
     def __init__(self, url: str | Path | None = None, root: str | Path | None = None):
         self.url = database_url(url, area="registry")
         self.engine = sql_engine(self.url, immediate=True)
-        self.root = Path(root) if root else (Path(self.engine.url.database).parent
+        self.root = Path(root) if root else (Path(self.engine.url.database).parent      # files beside the database
                                              if self.engine.dialect.name == "sqlite"
-                                             else Workspace().path("registry"))
+                                             else Workspace().path("registry", database_key(self.url)))
         if self.engine.dialect.name == "sqlite" and self.engine.url.database not in (None, "", ":memory:"):
             owner_only(self.engine.url.database)        # who registered what, and the users' key hashes: owner only
         create_tables(self.engine, metadata)

@@ -12,7 +12,7 @@ from pathlib import Path
 from fastcore.basics import patch
 
 from .core import Workspace
-from .db import database_url
+from .db import database_key, database_url
 
 # %% auto #0
 __all__ = ['Stores']
@@ -51,9 +51,11 @@ class Stores:
 
     @cached_property
     def registry(self):
-        "The model `Registry` (`registry/registry.db`, or `db`; weights and model cards in `registry/`)."
+        """The model `Registry` (`registry/registry.db`, weights, cards and audit trail beside it; with `db`, its files
+        in `registry/<database_key>/`, so two databases never share a version's folder)."""
         from workbench.registry import Registry
-        return Registry(database_url(self.db, "registry", self.workspace), self.workspace.path("registry"))
+        url = database_url(self.db, "registry", self.workspace)
+        return Registry(url, self.workspace.path("registry", *([database_key(url)] if self.db else [])))
 
     @cached_property
     def governance(self):
