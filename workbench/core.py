@@ -405,14 +405,25 @@ def connect_ray(address: str | None = None) -> str:
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     joined = ray.get_runtime_context().gcs_address
-    if address and ":" in address and "://" not in address and _endpoint(address) != _endpoint(joined):
+    if address and ":" in address and "://" not in address and not _same_endpoint(address, joined):
         raise RuntimeError(f"this process already works with the Ray cluster at {joined}, not {address}: "
                            "one cluster per process (start a new Python process for another)")
     return joined
 
-def _endpoint(address: str) -> tuple[str, int]:
-    host, port = address.rsplit(":", 1)
-    return socket.gethostbyname(host), int(port)
+def _same_endpoint(a: str, b: str) -> bool:
+    "Whether two 'host:port' addresses reach the same server (this machine answers on loopback and on its own IPs)."
+    (host_a, port_a), (host_b, port_b) = a.rsplit(":", 1), b.rsplit(":", 1)
+    ips = {socket.gethostbyname(host_a), socket.gethostbyname(host_b)}
+    return port_a == port_b and (len(ips) == 1 or all(map(_is_local, ips)))
+
+def _is_local(ip: str) -> bool:
+    "Whether `ip` is an address of this machine (only those can be bound)."
+    with socket.socket() as s:
+        try:
+            s.bind((ip, 0))
+        except OSError:
+            return False
+    return True
 
 def ray_results(pending: dict) -> Iterator[tuple[Any, Any]]:
     "`(key, result)` for each Ray task of `pending` (`{object_ref: key}`) as it finishes; a task's error raised as is."
