@@ -284,7 +284,7 @@ def test_population_based_training_on_ray_equals_the_local_schedule(cluster, tmp
 def test_a_process_in_one_cluster_is_refused_another(cluster, toy, tmp_path):
     from workbench.core import connect_ray
     joined = connect_ray(cluster)
-    assert joined.rsplit(":", 1)[1] == cluster.rsplit(":", 1)[1]       # the same cluster (Ray names it by the node's IP)
+    assert joined.rsplit(":", 1)[1] == cluster.rsplit(":", 1)[1]       # the same cluster, named by the node's IP
     other = f"127.0.0.1:{int(cluster.rsplit(':', 1)[1]) + 1}"
     with pytest.raises(RuntimeError, match=f"already works with the Ray cluster at {joined}, not {other}"):
         run_pipeline(toy, workspace=tmp_path / "ws", executor="ray", address=other)
