@@ -193,7 +193,8 @@ def judge_observability(e: Evidence) -> dict:
     if not drift or not alerts:                                         # (no alert raised is still rules evaluated)
         return missing("monitor the served model: measure drift (workbench.monitor.DriftReference) and evaluate "
                        "alert rules (Alerts), recording outputs named *drift* and alerts")
-    raised = ", ".join(map(str, sum((list(v) for v in alerts.values()), []))) or "none raised"
+    raised = ", ".join(", ".join(map(str, v)) if isinstance(v, (list, tuple)) else f"{v} raised"   # names or a count
+                       for v in alerts.values() if v) or "none raised"
     return ready(f"{_shown(drift)}; alert rules evaluated ({raised})")
 
 # %% ../nbs/10d_readiness.ipynb #b0ca2d79
