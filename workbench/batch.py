@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import shutil
 from pathlib import Path
 from typing import Iterator
@@ -33,7 +34,8 @@ def score_chunk(kind: type, url: str, root: str, ref: str, backend: str, rows: n
 
 def _scored(predictor: Predictor, chunks: dict[int, np.ndarray], executor: str,
             address: str | None) -> Iterator[tuple[int, np.ndarray]]:
-    "`(index, outputs)` for each chunk, in this process or as Ray tasks (in the order they finish)."
+    """`(index, outputs)` for each chunk, in this process or as Ray tasks (in the order they finish; at most two
+    chunks per CPU of the cluster in flight, so the object store never holds the whole array)."""
     if executor == "local":
         for i, rows in chunks.items():
             yield i, predictor.predict(predictor.validate(rows)).numpy()
@@ -42,7 +44,9 @@ def _scored(predictor: Predictor, chunks: dict[int, np.ndarray], executor: str,
     connect_ray(address)
     task, pinned = ray.remote(score_chunk), f"{predictor.name}@{predictor.version}"
     where = (type(predictor), predictor.registry.url, str(predictor.registry.root), pinned, predictor.backend)
-    yield from ray_results({task.remote(*where, rows): i for i, rows in chunks.items()})
+    todo, window = iter(chunks.items()), 2 * max(1, int(ray.cluster_resources().get("CPU", 1)))
+    while wave := list(itertools.islice(todo, window)):
+        yield from ray_results({task.remote(*where, rows): i for i, rows in wave})
 
 def score_dataset(store: DataStore, ref: str, predictor: Predictor, output: str, array: str = "x",
                   chunk_size: int = 256, work: str | Path | None = None,

@@ -38,9 +38,9 @@ from .core import Workspace, atomic_write, connect_ray, content_hash, ray_result
 # %% auto #0
 __all__ = ['RESERVED', 'EXECUTORS', 'KERNEL_ARGUMENTS', 'SHIPPED', 'STATUS_COLOURS', 'REPORT_STYLE', 'PipelineError', 'Input',
            'Resources', 'Step', 'Pipeline', 'load_pipeline', 'declared', 'plan', 'profile_gaps', 'check_parameter',
-           'record_outputs', 'kernel_environment', 'KernelPool', 'pooled_engine', 'papermill_task', 'check_placeable',
-           'ray_execute', 'step_parameters', 'run_pipeline', 'resume', 'pipeline_action', 'runs', 'show', 'spans',
-           'judge_readiness', 'write_report', 'timeline', 'prune']
+           'record_outputs', 'kernel_environment', 'KernelPool', 'pooled_engine', 'shipped_environment',
+           'papermill_task', 'check_placeable', 'ray_execute', 'step_parameters', 'run_pipeline', 'resume',
+           'pipeline_action', 'runs', 'show', 'spans', 'judge_readiness', 'write_report', 'timeline', 'prune']
 
 # %% ../nbs/11_pipeline.ipynb #216cbe5d
 class PipelineError(ValueError):
@@ -402,14 +402,27 @@ def pooled_engine() -> str:
 # %% ../nbs/11_pipeline.ipynb #5a7c0002
 SHIPPED = ("WORKBENCH_", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "MPLBACKEND")   # what a Ray task gets from the driver
 
+@contextlib.contextmanager
+def shipped_environment(env: dict[str, str]):
+    """This process's environment with the `SHIPPED` settings exactly `env` (none left from an earlier driver: Ray
+    reuses its workers), restored on exit."""
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update({k: v for k, v in saved.items() if not k.startswith(SHIPPED)} | env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
 def papermill_task(notebook: str, executed: str, parameters: dict, cwd: str, timeout: float | None,
                    env: dict[str, str]) -> dict:
     "Execute a step's notebook with papermill in this process (a Ray worker) with the driver's `env`; where it ran."
     import papermill
     import ray
-    os.environ.update(env)                                   # the kernel papermill starts inherits them
-    papermill.execute_notebook(notebook, executed, parameters, cwd=cwd, progress_bar=False, kernel_name="python3",
-                               execution_timeout=timeout, extra_arguments=KERNEL_ARGUMENTS)
+    with shipped_environment(env):                           # the kernel papermill starts inherits it
+        papermill.execute_notebook(notebook, executed, parameters, cwd=cwd, progress_bar=False, kernel_name="python3",
+                                   execution_timeout=timeout, extra_arguments=KERNEL_ARGUMENTS)
     return {"node": ray.get_runtime_context().get_node_id(), "pid": os.getpid()}
 
 def check_placeable(pipeline: Pipeline) -> None:
