@@ -42,7 +42,7 @@ bash tools/apt.sh chromium redis-server postgresql || fail "3/4: could not insta
 echo "== 3/4 notebook tests (nbdev_test)"
 # the library notebooks, the case studies' and pipelines' aside; the lessons run in step 4 as an instructor runs them,
 # in batch with papermill (tests/test_lessons.py)
-"$bin/nbdev_test" --n_workers 2 --skip_folder_re '^(lessons|[_.].*)$' ||
+"$bin/nbdev_test" --n_workers 2 --timing --skip_folder_re '^(lessons|[_.].*)$' ||
   fail "3/4 (nbdev_test): a notebook's tests failed, see above"
 
 echo "== 4/4 tests/ (pytest)"

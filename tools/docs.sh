@@ -14,8 +14,12 @@ bin=$root/.venv/bin
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 
-cp -r "$root/nbs" "$root/settings.ini" "$scratch/"
+cp -r "$root/nbs" "$root/pipelines" "$root/settings.ini" "$scratch/"   # nbs/ reads ../pipelines/
+rm -rf "$scratch"/pipelines/*/workspace
 export WORKBENCH_HOME="$scratch/workspace" WORKBENCH_PROGRESS=0
+# two notebooks execute at a time on two cores: one math thread each (a thread per core in every kernel made the
+# spinning OpenMP threads fight: the chat and safety chapters alone ran over 7 minutes each)
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} MKL_NUM_THREADS=${MKL_NUM_THREADS:-1}
 export MPLBACKEND=module://matplotlib_inline.backend_inline  # figures as outputs, whatever the caller set
 cd "$scratch"
 # Executed notebooks are cached by content (the notebook's bytes and the environment's lock): a build after one

@@ -171,7 +171,7 @@ def judge_ci(e: Evidence) -> dict:
     commit = (run.get("code") or {}).get("commit") or git_state(e.project)["commit"]
     record = e.project / ".ci" / "passed.json"
     passed = json.loads(record.read_text()) if record.is_file() else {}
-    if passed.get("commit") == commit and not passed.get("dirty"):
+    if commit and passed.get("commit") == commit and not passed.get("dirty"):
         return ready(f"make test passed on {commit[:10]} ({passed.get('finished')})", str(record))
     last = (passed.get("commit") or "none")[:10]
     return missing(f"run `make test` on commit {(commit or '?')[:10]}: the last green run was on {last}",
