@@ -302,14 +302,14 @@ def _git_root(folder: Path) -> Path | None:
     out = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=folder, capture_output=True, text=True)
     return Path(out.stdout.strip()) if out.returncode == 0 else None
 
-def readiness(run: dict | str | None = None, model: str | None = None, workspace: str | Path | None = None,
+def readiness(run: dict | None = None, model: str | None = None, workspace: str | Path | None = None,
               project: str | Path | None = None) -> Readiness:
-    "Judge the design checklist for a pipeline `run` (record or id) and/or a registered `model` ('name@version')."
+    "Judge the design checklist for a pipeline `run` (its record) and/or a registered `model` ('name@version')."
     if run is None and model is None:
         raise ValueError("readiness needs a pipeline run or a registered model ('name@version') to judge")
-    if isinstance(run, str):
-        from workbench.pipeline import show          # the pipeline layer owns its run records (and imports this one)
-        run = show(run, workspace)
+    if run is not None and not isinstance(run, dict):
+        raise TypeError(f"readiness takes a pipeline run's record, not {run!r}: for a run id, "
+                        "readiness(workbench.pipeline.show(run_id))")
     record = run or {}
     if workspace is None and record.get("folder"):
         workspace = Path(record["folder"]).parents[2]                  # <workspace>/pipelines/<name>/<run id>
