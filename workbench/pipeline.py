@@ -652,10 +652,10 @@ def _bar(start: float, seconds: float, total: float, colour: str) -> str:
 
 def judge_readiness(record: dict, folder: Path) -> None:
     """Judge the design checklist over a finished run (`workbench.readiness`) into `readiness.json`, its table
-    `readiness.html` and the record's `readiness` line. A run whose every step came from the cache made nothing new: it
-    carries the judgement of the latest run with the same outputs (judge it afresh with `readiness(show(run_id))`), so that a
-    cached run stays instant. A judge that fails is written into the line and the report, not raised over a finished
-    run."""
+    `readiness.html` and the record's `readiness` line. A run whose every step came from the cache made nothing new:
+    it carries the judgement of the latest run with the same outputs (judge it afresh with
+    `readiness(show(run_id))`), so that a cached run stays instant. A judge that fails is written into the line and
+    the report, not raised over a finished run."""
     folder = Path(folder)
     earlier = _judged_twin(record, folder) if all(s["status"] == "cached" for s in record["steps"].values()) else None
     if earlier is not None:
