@@ -234,7 +234,6 @@ def test_a_search_by_two_ray_workers_shares_one_study(cluster, tmp_path):
     tracked = runs(store, study="shared")
     assert len(tracked) == 8 and set(tracked.id) == {t.user_attrs["run_id"] for t in study.trials}
     assert len({t.params["x"] for t in study.trials}) == 8          # two samplers, differently seeded
-    assert 1 <= tracked["metric.pid"].nunique() <= 2         # by one or both workers: a fast one may take them all
 
 
 def quadratic_space(trial):
